@@ -1,0 +1,262 @@
+"""The training input: one dargs schema that validates, fills defaults and documents every key.
+
+As in DeePMD-kit (``deepmd/utils/argcheck.py``), keys starting with ``_`` are comments, variants are
+chosen by a ``type`` key, and the same tree prints the documentation (``deepcharge doc-train-input``).
+"""
+
+import difflib
+import json
+import re
+from pathlib import Path
+
+import yaml
+from dargs import Argument, Variant
+
+from .errors import DeepChargeError
+
+ACTIVATIONS = ["tanh", "gelu", "silu", "relu", "softplus", "sigmoid"]
+
+
+def _positive(value) -> bool:
+    return value > 0
+
+
+def _positive_ints(values) -> bool:
+    return isinstance(values, list) and all(isinstance(v, int) and v > 0 for v in values)
+
+
+def _activation(value) -> bool:
+    return value in ACTIVATIONS
+
+
+def descriptor_se_e2_a():
+    """Keys of the se_e2_a descriptor."""
+    return [
+        Argument("sel", [list, str], optional=True, default="auto",
+                 extra_check=lambda v: v == "auto" or _positive_ints(v),
+                 extra_check_errmsg="must be a list of positive integers (one per type) or \"auto\"",
+                 doc="Neighbour slots per atom type within `rcut`: a list of positive integers, one per entry of "
+                     "`type_map`, or \"auto\" (largest count in the training data × 1.1, rounded up to a "
+                     "multiple of 4, as `dp`). `deepcharge neighbor-stat` prints the counts."),
+        Argument("rcut", float, optional=True, default=6.5, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Cut-off radius in Å (Deep Charge: 6.5)."),
+        Argument("rcut_smth", float, optional=True, default=0.5,
+                 doc="Where the 5th-order smooth switch starts, in Å (must be below `rcut`)."),
+        Argument("neuron", list, optional=True, default=[20, 40, 80], extra_check=_positive_ints,
+                 extra_check_errmsg="must be a list of positive integers",
+                 doc="Widths of the embedding net layers (Deep Charge: [20, 40, 80])."),
+        Argument("axis_neuron", int, optional=True, default=16, alias=["n_axis_neuron"], extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="Number of columns of G< in D = (1/N²) Gᵀ R Rᵀ G< (at most the last embedding width)."),
+        Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
+                 extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the embedding net."),
+        Argument("resnet_dt", bool, optional=True, default=False,
+                 doc="Learnable timestep multiplying each embedding layer's output."),
+        Argument("env_protection", float, optional=True, default=0.0,
+                 doc="DeePMD-kit's env_protection: s(r) = w(r)/(r + env_protection), so a probe sitting on "
+                     "an atom stays finite."),
+        Argument("seed", [int, None], optional=True, default=None,
+                 doc="Seed of the embedding nets' initialisation (default: derived from `training.seed`)."),
+    ]
+
+
+def fitting_net_args():
+    """Keys of the density fitting net."""
+    return Argument("fitting_net", dict, [
+        Argument("neuron", list, optional=True, default=[200, 200, 200], alias=["n_neuron"],
+                 extra_check=_positive_ints, extra_check_errmsg="must be a list of positive integers",
+                 doc="Widths of the fitting net's hidden layers (Deep Charge: [200, 200, 200])."),
+        Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
+                 extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the fitting net."),
+        Argument("resnet_dt", bool, optional=True, default=True,
+                 doc="Learnable timestep multiplying each hidden layer's output."),
+        Argument("seed", [int, None], optional=True, default=None,
+                 doc="Seed of the fitting net's initialisation (default: derived from `training.seed`)."),
+    ], optional=True, default={}, doc="The fitting net: a ResNet from descriptor to density, whose output is "
+                                      "shifted and scaled by the mean and std of the training density.")
+
+
+def model_args():
+    """The ``model`` section; ``type`` picks the model family."""
+    pseudo_atom = Argument("pseudo_atom", dict, [
+        Argument("descriptor", dict, [], [Variant("type", [
+            Argument("se_e2_a", dict, descriptor_se_e2_a(), alias=["se_a"],
+                     doc="DeepPot-SE descriptor built from the real atoms around the probe."),
+        ], optional=True, default_tag="se_e2_a", doc="The descriptor type.")],
+            optional=True, default={}, doc="The descriptor of a probe point's environment."),
+        fitting_net_args(),
+    ], alias=["deep_charge"], doc="Deep Charge: every grid point is a pseudo-atom whose se_e2_a descriptor "
+                                  "feeds a ResNet fitting net.")
+    return Argument("model", dict, [
+        Argument("type_map", list, extra_check=lambda v: len(v) > 0 and all(isinstance(s, str) for s in v),
+                 extra_check_errmsg="must be a non-empty list of element symbols",
+                 doc="Element symbols the model knows, e.g. [\"Si\"]; their order fixes the type indices."),
+        Argument("precision", str, optional=True, default="float32",
+                 extra_check=lambda v: v in ("float32", "float64"),
+                 extra_check_errmsg="must be \"float32\" or \"float64\"",
+                 doc="Floating point precision of the model: \"float32\" or \"float64\"."),
+    ], [Variant("type", [pseudo_atom], optional=True, default_tag="pseudo_atom",
+                doc="The model family.")], doc="The model: species, family and its hyperparameters.")
+
+
+def learning_rate_args():
+    """The ``learning_rate`` section."""
+    exp = Argument("exp", dict, [
+        Argument("start_lr", float, optional=True, default=1e-3, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Learning rate at step 0."),
+        Argument("stop_lr", float, optional=True, default=1e-8, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Learning rate reached at the last step."),
+        Argument("decay_steps", int, optional=True, default=5000, extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="The rate is multiplied by a constant factor every `decay_steps` steps."),
+    ], doc="lr(t) = start_lr · r^⌊t/decay_steps⌋ with r chosen so that lr reaches stop_lr at `numb_steps`.")
+    return Argument("learning_rate", dict, [], [Variant("type", [exp], optional=True, default_tag="exp")],
+                    optional=True, default={}, doc="The learning rate schedule.")
+
+
+def loss_args():
+    """The ``loss`` section."""
+    return Argument("loss", dict, [], [Variant("type", [
+        Argument("mse", dict, [], doc="Mean squared error of the density (scaled by the training density's "
+                                      "variance)."),
+        Argument("mae", dict, [], doc="Mean absolute error of the density (scaled by the training density's "
+                                      "std); trains directly for ε_mae."),
+    ], optional=True, default_tag="mse", doc="The loss function.")], optional=True, default={},
+        doc="The training loss.")
+
+
+def data_args(name: str, default_probes: int, doc: str, optional: bool):
+    """``training_data`` / ``validation_data``: density files and the probes drawn from each."""
+    return Argument(name, dict, [
+        Argument("systems", [list, str],
+                 doc="Density files (CHGCAR, AECCAR, PARCHG, CHG, cube; `.gz` allowed) or glob patterns; "
+                     "relative paths are taken from the input file's directory."),
+        Argument("probes_per_system", int, optional=True, default=default_probes,
+                 doc="Grid points drawn (uniformly, without replacement) from each file; -1 takes them all."),
+        Argument("batch_size", int, optional=True, default=1024, extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="Probe points per training step (training) or per evaluation chunk (validation)."),
+        Argument("density_block", str, optional=True, default="total",
+                 extra_check=lambda v: v in ("total", "magnetization"),
+                 extra_check_errmsg="must be \"total\" or \"magnetization\"",
+                 doc="Which block of a spin-polarised file to learn: \"total\" or \"magnetization\"."),
+    ], optional=optional, default=None if optional else {}, doc=doc)
+
+
+def training_args():
+    """The ``training`` section."""
+    return Argument("training", dict, [
+        data_args("training_data", 100000, "The data trained on.", optional=False),
+        data_args("validation_data", 10000, "Data evaluated every `disp_freq` steps (a fixed probe set per "
+                                           "file) and written to `disp_file`.", optional=True),
+        Argument("numb_steps", int, alias=["stop_batch", "num_steps"], extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative", doc="Number of training steps."),
+        Argument("seed", [int, None], optional=True, default=None,
+                 doc="Seed for probe sampling and (unless given in the model) the initial weights; "
+                     "a random one is drawn and written to out.json when absent."),
+        Argument("disp_file", str, optional=True, default="lcurve.out", doc="Learning curve file."),
+        Argument("disp_freq", int, optional=True, default=1000, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Steps between learning-curve lines."),
+        Argument("save_freq", int, optional=True, default=10000, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Steps between checkpoints."),
+        Argument("save_ckpt", str, optional=True, default="model.ckpt",
+                 doc="Checkpoint prefix: files are `<save_ckpt>-<step>.pt`; `checkpoint` names the latest."),
+        Argument("max_ckpt_keep", int, optional=True, default=5, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="How many checkpoints to keep."),
+        Argument("device", str, optional=True, default="auto", extra_check=lambda v: v in ("auto", "cpu", "cuda")
+                 or v.startswith("cuda:"), extra_check_errmsg="must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"",
+                 doc="Where to train: \"auto\" takes a GPU when one is visible."),
+    ], doc="The training run.")
+
+
+def train_args() -> Argument:
+    """The whole input file."""
+    return Argument("input", dict, [model_args(), learning_rate_args(), loss_args(), training_args()])
+
+
+def doc_train_input() -> str:
+    """Documentation of every key, from the schema (as ``dp doc-train-input``)."""
+    return "\n".join(arg.gen_doc(make_anchor=False) for arg in [model_args(), learning_rate_args(), loss_args(),
+                                                                  training_args()])
+
+
+def load_input_file(path) -> dict:
+    """Read a JSON or YAML input file, with errors that name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeepChargeError(f"{path}: no such input file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DeepChargeError(f"{path}: line {err.lineno} column {err.colno}: invalid JSON ({err.msg})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        raise DeepChargeError(f"{path}: {where}invalid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise DeepChargeError(f"{path}: expected a mapping with sections model, learning_rate, loss, training")
+    return data
+
+
+def _explain(error: Exception, schema: Argument, data: dict) -> str:
+    """Turn a dargs error into a message that names the key and suggests a close match."""
+    message = str(error)
+    match = re.search(r"undefined key `(\w+)` is not allowed in strict mode", message)
+    if match:
+        key = match.group(1)
+        known = _all_keys(schema)
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        location = re.match(r"\[at location `([^`]*)`\]", message)
+        where = f" in `{location.group(1)}`" if location else ""
+        return f"unknown key `{key}`{where}{hint}"
+    return message
+
+
+def _all_keys(argument: Argument) -> list:
+    keys = []
+    for sub in argument.sub_fields.values():
+        keys += [sub.name] + list(sub.alias) + _all_keys(sub)
+    for variant in argument.sub_variants.values():
+        keys.append(variant.flag_name)
+        for choice in variant.choice_dict.values():
+            keys += _all_keys(choice)
+    return sorted(set(keys))
+
+
+def normalize(data: dict, source: str = "input") -> dict:
+    """Validate ``data`` against the schema and return it with every default filled in."""
+    schema = train_args()
+    try:
+        normalized = schema.normalize_value(data, trim_pattern="_*")
+        # dargs inserts an optional section's default ({}) without filling it: a second pass does
+        normalized = schema.normalize_value(normalized, trim_pattern="_*")
+        schema.check_value(normalized, strict=True)
+    except Exception as err:  # dargs raises ArgumentKeyError/ArgumentTypeError/ArgumentValueError
+        raise DeepChargeError(f"{source}: {_explain(err, schema, data)}") from None
+    _check_consistency(normalized, source)
+    return normalized
+
+
+def _check_consistency(config: dict, source: str):
+    """Checks that involve several keys."""
+    model = config["model"]
+    descriptor = model.get("descriptor")
+    if descriptor is not None:
+        if not descriptor["rcut_smth"] < descriptor["rcut"]:
+            raise DeepChargeError(f"{source}: model.descriptor.rcut_smth ({descriptor['rcut_smth']}) must be "
+                                  f"smaller than rcut ({descriptor['rcut']})")
+        if descriptor["axis_neuron"] > descriptor["neuron"][-1]:
+            raise DeepChargeError(f"{source}: model.descriptor.axis_neuron ({descriptor['axis_neuron']}) must not "
+                                  f"exceed the last embedding width ({descriptor['neuron'][-1]})")
+        sel = descriptor["sel"]
+        if isinstance(sel, list) and len(sel) != len(model["type_map"]):
+            raise DeepChargeError(f"{source}: model.descriptor.sel has {len(sel)} entries but type_map has "
+                                  f"{len(model['type_map'])}; give one neighbour count per type")
+    lr = config["learning_rate"]
+    if lr["stop_lr"] > lr["start_lr"]:
+        raise DeepChargeError(f"{source}: learning_rate.stop_lr must not exceed start_lr")

@@ -1,0 +1,39 @@
+"""``deepcharge freeze``: a checkpoint → a self-contained TorchScript file with its metadata."""
+
+import json
+import logging
+
+import torch
+
+from .. import __version__
+from ..infer.predictor import METADATA_FILE
+from ..models import build_model
+from ..train.checkpoint import load_checkpoint, resolve_checkpoint
+from ..utils import atomic_path, quiet_torchscript
+
+log = logging.getLogger("deepcharge")
+
+
+def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dict:
+    """Script the checkpoint's model and save it with metadata (backend, type_map, training summary)."""
+    state = load_checkpoint(checkpoint)
+    config = state["config"]
+    model = build_model(config["model"])
+    model.load_state_dict(state["model_state"])
+    model.eval()
+    with quiet_torchscript():
+        scripted = torch.jit.script(model)
+    metadata = {
+        "deepcharge_version": __version__,
+        "backend": config["model"]["type"],
+        "type_map": config["model"]["type_map"],
+        "model": config["model"],
+        "training": {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"]),
+                     "checkpoint": str(resolve_checkpoint(checkpoint)), "input": config},
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    with atomic_path(output) as tmp, quiet_torchscript():
+        torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(metadata)})
+    log.info("frozen %s model (%d parameters, step %d) to %s", metadata["backend"], metadata["parameters"],
+             metadata["training"]["steps"], output)
+    return metadata

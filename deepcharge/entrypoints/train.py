@@ -1,0 +1,27 @@
+"""``deepcharge train``: validate the input, write out.json, train, checkpoint."""
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from ..config import load_input_file, normalize
+from ..errors import DeepChargeError
+from ..train.trainer import Trainer
+from ..utils import write_json
+
+log = logging.getLogger("deepcharge")
+
+
+def run_train(input_file: str, restart: Optional[str] = None, init_model: Optional[str] = None,
+              output: str = "out.json") -> str:
+    """Train from ``input_file``; returns the final checkpoint's path."""
+    if restart and init_model:
+        raise DeepChargeError("--restart and --init-model exclude each other: restart continues a run, "
+                              "init-model starts a new one from its weights")
+    config = normalize(load_input_file(input_file), str(input_file))
+    trainer = Trainer(config, Path(input_file).resolve().parent, restart=restart, init_model=init_model)
+    write_json(output, trainer.config)
+    log.info("normalised input written to %s", output)
+    checkpoint = trainer.run()
+    log.info("training finished; last checkpoint %s", checkpoint)
+    return str(checkpoint)

@@ -1,0 +1,87 @@
+"""Evaluate a frozen model (any backend) at probe points or on whole grids, in chunks of bounded memory."""
+
+import json
+from pathlib import Path
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..data.inputs import Structure, probe_inputs
+from ..data.snapshot import Snapshot
+from ..errors import DeepChargeError
+from ..utils import quiet_torchscript, resolve_device
+
+METADATA_FILE = "deepcharge.json"
+# probes per model call; bounds memory (≈ a few hundred MB for the largest models)
+DEFAULT_CHUNK = 8192
+
+
+def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
+    """The TorchScript module and the metadata that ``deepcharge freeze`` stored with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeepChargeError(f"{path}: no such model file; freeze a checkpoint with `deepcharge freeze`")
+    extra = {METADATA_FILE: ""}
+    try:
+        with quiet_torchscript():
+            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except Exception as err:  # torch raises RuntimeError/ValueError/zip errors for foreign files
+        raise DeepChargeError(f"{path}: not a frozen deepcharge model ({type(err).__name__})") from None
+    if not extra[METADATA_FILE]:
+        raise DeepChargeError(f"{path}: not a frozen deepcharge model (no {METADATA_FILE} inside)")
+    return module, json.loads(extra[METADATA_FILE])
+
+
+class Predictor:
+    """Densities from a model: a frozen file (``from_file``) or a live module (``Predictor(module)``)."""
+
+    def __init__(self, module, metadata: Optional[dict] = None, device=None, chunk_size: int = DEFAULT_CHUNK):
+        self.module = module
+        self.metadata = metadata or {}
+        self.device = device or next(module.parameters()).device
+        self.dtype = next(module.parameters()).dtype
+        self.chunk_size = chunk_size
+        self.type_map = list(module.type_map)
+        self.rcut = float(module.rcut)
+        self.sel = list(module.sel)
+
+    @classmethod
+    def from_file(cls, path, device: str = "auto", chunk_size: int = DEFAULT_CHUNK) -> "Predictor":
+        torch_device = resolve_device(device)
+        module, metadata = load_frozen(path, torch_device)
+        module.eval()
+        return cls(module, metadata, torch_device, chunk_size)
+
+    def structure(self, snapshot: Snapshot) -> Structure:
+        return Structure.from_snapshot(snapshot, self.type_map, self.device, self.dtype)
+
+    def predict_points(self, snapshot: Snapshot, points: np.ndarray) -> np.ndarray:
+        """Density (e/Å³) at Cartesian ``points`` (P, 3) of ``snapshot``'s structure."""
+        structure = self.structure(snapshot)
+        out = np.empty(len(points))
+        for start in range(0, len(points), self.chunk_size):
+            chunk = torch.as_tensor(points[start:start + self.chunk_size], dtype=self.dtype, device=self.device)
+            out[start:start + len(chunk)] = self._evaluate(structure, chunk)
+        return out
+
+    def iter_grid(self, snapshot: Snapshot, shape) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """(flat C-order indices, densities) of consecutive chunks of the grid ``shape`` over the cell."""
+        structure = self.structure(snapshot)
+        total = int(np.prod(shape))
+        for start in range(0, total, self.chunk_size):
+            index = np.arange(start, min(start + self.chunk_size, total))
+            points = torch.as_tensor(snapshot.grid_points(index, shape), dtype=self.dtype, device=self.device)
+            yield index, self._evaluate(structure, points)
+
+    def predict_grid(self, snapshot: Snapshot, shape) -> np.ndarray:
+        """The density on the whole grid ``shape`` (nx, ny, nz)."""
+        density = np.empty(int(np.prod(shape)))
+        for index, values in self.iter_grid(snapshot, shape):
+            density[index] = values
+        return density.reshape(shape)
+
+    def _evaluate(self, structure: Structure, points: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            inputs = probe_inputs(structure, points, self.rcut, self.sel)
+            return self.module(inputs).detach().to("cpu", torch.float64).numpy()

@@ -1,0 +1,312 @@
+"""VASP volumetric files in the CHGCAR layout (CHGCAR, CHG, AECCAR*, PARCHG, LOCPOT-like): read and write.
+
+Layout: a POSCAR header, a blank line, ``nx ny nz``, then nx·ny·nz values of ρ·V (x fastest), optionally
+followed by ``augmentation occupancies`` blocks. Spin-polarised files repeat ``nx ny nz`` + grid for the
+magnetisation (after a line of per-atom values); non-collinear files hold three magnetisation grids.
+"""
+
+import io
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from deepcharge.data.snapshot import Snapshot
+from deepcharge.errors import FileFormatError
+from deepcharge.io.files import parse_values, read_text, write_atomic
+
+BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}
+
+
+class PoscarHeader(NamedTuple):
+    """The POSCAR part of a CHGCAR-layout file, before any symbol resolution."""
+
+    comment: str
+    cell: np.ndarray
+    species: Optional[list]
+    counts: list
+    positions: np.ndarray
+
+
+def _floats(line, count, path, what):
+    """The first ``count`` numbers of ``line``, or a FileFormatError naming ``what``."""
+    fields = line.split()[:count]
+    try:
+        if len(fields) < count:
+            raise ValueError
+        return [float(x) for x in fields]
+    except ValueError:
+        raise FileFormatError(
+            path, f"garbled header: expected {count} number(s) for the {what}, found '{line.strip()}'"
+        ) from None
+
+
+def _ints(fields):
+    """``fields`` as integers, or None if any is not one."""
+    try:
+        return [int(x) for x in fields]
+    except ValueError:
+        return None
+
+
+def read_header(stream, path) -> PoscarHeader:
+    """Parse the POSCAR header from a text ``stream``, leaving it positioned after the positions."""
+    comment = stream.readline().strip()
+    scale_line = stream.readline()
+    scale = _floats(scale_line, 3 if len(scale_line.split()) >= 3 else 1, path, "scale factor line")
+    lattice = np.array([_floats(stream.readline(), 3, path, f"lattice vector {i + 1}") for i in range(3)])
+
+    fields = stream.readline().split()
+    counts = _ints(fields)
+    species = None
+    if counts is None:
+        species = fields
+        fields = stream.readline().split()
+        counts = _ints(fields)
+        if counts is None or not fields:
+            raise FileFormatError(path, f"garbled header: expected atom counts, found '{' '.join(fields)}'")
+        if len(species) != len(counts):
+            raise FileFormatError(
+                path, f"atom count mismatch: {len(species)} species names but {len(counts)} counts"
+            )
+    if not counts or min(counts) < 0:
+        raise FileFormatError(path, f"garbled header: bad atom counts '{' '.join(fields)}'")
+
+    mode = stream.readline().strip()
+    if mode[:1] in ("s", "S"):
+        mode = stream.readline().strip()
+    cartesian = mode[:1] in ("c", "C", "k", "K")
+
+    if len(scale) == 3 and min(scale) > 0:
+        factor = np.array(scale)
+    elif len(scale) == 1 and scale[0] < 0:
+        factor = (-scale[0] / abs(np.linalg.det(lattice))) ** (1.0 / 3.0)
+    elif len(scale) == 1 and scale[0] > 0:
+        factor = scale[0]
+    else:
+        raise FileFormatError(path, f"garbled header: bad scale factor '{scale_line.strip()}'")
+    cell = lattice * factor
+
+    natoms = sum(counts)
+    coords = np.empty((natoms, 3))
+    for i in range(natoms):
+        line = stream.readline()
+        try:
+            xyz = [float(x) for x in line.split()[:3]]
+        except ValueError:
+            xyz = []
+        if len(xyz) < 3:
+            raise FileFormatError(
+                path,
+                f"atom count mismatch: the counts line gives {natoms} atoms but position {i + 1} "
+                f"reads '{line.strip()}'",
+            )
+        coords[i] = xyz
+    positions = coords * factor if cartesian else coords @ cell
+    return PoscarHeader(comment, cell, species, counts, positions)
+
+
+def _element(name):
+    """'Si_pv' or 'Si/a1b2c3' → 'Si'; None when not an element symbol."""
+    symbol = name.split("_")[0].split("/")[0]
+    return symbol if symbol in chemical_symbols[1:] else None
+
+
+def resolve_symbols(header: PoscarHeader, path, symbols: Optional[Sequence[str]] = None) -> list:
+    """One chemical symbol per atom, from ``symbols``, the species line or (VASP 4) the comment line.
+
+    ``symbols`` may name one symbol per species or one per atom.
+    """
+    natoms = sum(header.counts)
+    if symbols is not None:
+        symbols = list(symbols)
+        if len(symbols) == natoms:
+            return symbols
+        if len(symbols) != len(header.counts):
+            raise FileFormatError(
+                path,
+                f"atom count mismatch: {len(symbols)} symbols given for {len(header.counts)} species "
+                f"and {natoms} atoms",
+            )
+        species = symbols
+    elif header.species is not None:
+        species = [_element(name) for name in header.species]
+        if None in species:
+            bad = header.species[species.index(None)]
+            raise FileFormatError(path, f"garbled header: '{bad}' in the species line is not an element")
+    else:
+        species = [_element(name) for name in header.comment.split()[: len(header.counts)]]
+        if len(species) != len(header.counts) or None in species:
+            raise FileFormatError(
+                path,
+                "VASP 4 header without species names (and the comment line does not list them): "
+                "add the species line (VASP 5 format) or pass symbols=",
+            )
+    return [s for s, n in zip(species, header.counts) for _ in range(n)]
+
+
+def _grid_dims(tokens, pos, path):
+    if pos >= len(tokens):
+        raise FileFormatError(path, "no density grid after the atom positions (a POSCAR, not a CHGCAR?)")
+    dims = _ints(tokens[pos : pos + 3])
+    if dims is None or len(dims) < 3:
+        found = " ".join(tokens[pos : pos + 3])
+        raise FileFormatError(path, f"garbled grid dimensions: expected 'nx ny nz', found '{found}'")
+    if min(dims) <= 0:
+        raise FileFormatError(path, f"grid dimensions must be positive, found {dims[0]} {dims[1]} {dims[2]}")
+    return tuple(dims)
+
+
+def _skip_augmentation(tokens, pos, path):
+    """Index after any 'augmentation occupancies i n' blocks starting at ``pos``."""
+    while pos < len(tokens) and tokens[pos].lower() == "augmentation":
+        count = _ints(tokens[pos + 3 : pos + 4])
+        if not count or count[0] < 0:
+            header = " ".join(tokens[pos : pos + 4])
+            raise FileFormatError(path, f"garbled augmentation block header: '{header}'")
+        pos += 4 + count[0]
+        if pos > len(tokens):
+            raise FileFormatError(path, "augmentation occupancies truncated at end of file")
+    return pos
+
+
+def _next_grid(tokens, pos, dims, path):
+    """Index of the next grid's 'nx ny nz', skipping the per-atom values that precede it."""
+    start = pos
+    while pos + 3 <= len(tokens) and _ints(tokens[pos : pos + 3]) != list(dims):
+        try:
+            float(tokens[pos])
+        except ValueError:
+            raise FileFormatError(
+                path, f"unexpected text '{tokens[pos]}' after a density grid ({pos - start} values past it)"
+            ) from None
+        pos += 1
+    if pos + 3 > len(tokens):
+        raise FileFormatError(path, "unexpected values after the density grid (no further 'nx ny nz' line)")
+    return pos
+
+
+def _scan_blocks(tokens, path):
+    """The grid shape and the start index of every density grid in the tokens after the header."""
+    dims = _grid_dims(tokens, 0, path)
+    size = dims[0] * dims[1] * dims[2]
+    blocks, pos = [], 0
+    while pos < len(tokens):
+        if blocks:
+            pos = _next_grid(tokens, pos, dims, path)
+        start = pos + 3
+        if start + size > len(tokens):
+            raise FileFormatError(
+                path,
+                f"density grid truncated: expected {size} values, found {max(len(tokens) - start, 0)}",
+            )
+        blocks.append(start)
+        pos = _skip_augmentation(tokens, start + size, path)
+    if len(blocks) not in BLOCK_NAMES:
+        raise FileFormatError(
+            path, f"found {len(blocks)} density grids; expected 1 (total), 2 (spin) or 4 (non-collinear)"
+        )
+    return dims, blocks
+
+
+def read_chgcar(path, block="total", symbols: Optional[Sequence[str]] = None) -> Snapshot:
+    """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
+
+    ``block`` picks "total" (default), "magnetization" (collinear spin) or "mx"/"my"/"mz"
+    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file.
+    """
+    stream = io.StringIO(read_text(path))
+    header = read_header(stream, path)
+    atom_symbols = resolve_symbols(header, path, symbols)
+    tokens = stream.read().split()
+    dims, starts = _scan_blocks(tokens, path)
+    names = BLOCK_NAMES[len(starts)]
+    if block not in names:
+        raise FileFormatError(path, f"no '{block}' density block; the file holds: {', '.join(names)}")
+    start = starts[names.index(block)]
+    size = dims[0] * dims[1] * dims[2]
+    values = parse_values(tokens[start : start + size], path, f"'{block}' density")
+    volume = abs(np.linalg.det(header.cell))
+    density = np.ascontiguousarray(values.reshape(dims, order="F")) / volume
+    return Snapshot(
+        symbols=atom_symbols,
+        positions=header.positions,
+        cell=header.cell,
+        pbc=(True, True, True),
+        density=density,
+        source=str(path),
+        spin_blocks=names,
+    )
+
+
+def _species_runs(symbols):
+    """Consecutive runs of equal symbols: (['Si', 'O', 'Si'], [4, 8, 2])."""
+    names, counts = [], []
+    for symbol in symbols:
+        if names and names[-1] == symbol:
+            counts[-1] += 1
+        else:
+            names.append(symbol)
+            counts.append(1)
+    return names, counts
+
+
+def format_values(values: np.ndarray, per_line=5) -> bytes:
+    """Values in VASP's Fortran ``1X,E17.11`` style (`` 0.12345678901E+00``, `` -.12345678901E+00``).
+
+    Magnitudes below 1e-98 are written as zero (a three-digit exponent has no room in E17.11).
+    """
+    values = np.where(np.abs(values) < 1e-98, 0.0, np.asarray(values, dtype=float).ravel())
+    if values.size and np.abs(values).max() >= 1e98:
+        raise ValueError("values of 1e98 or more do not fit the E17.11 format")
+    count = values.size
+    # "%+.10E" gives fixed 17-character records: sign, digit, '.', 10 digits, 'E', sign, 2 digits.
+    text = (("%+.10E" * count) % tuple(values.tolist())).encode("ascii")
+    rec = np.frombuffer(text, dtype=np.uint8).reshape(count, 17)
+    exponent = (rec[:, 15].astype(int) - 48) * 10 + rec[:, 16] - 48
+    exponent = np.where(rec[:, 14] == ord("-"), -exponent, exponent) + (values != 0)
+    out = np.full((count, 18), ord(" "), dtype=np.uint8)
+    out[:, 1] = np.where(rec[:, 0] == ord("-"), ord("-"), ord("0"))
+    out[:, 2] = ord(".")
+    out[:, 3] = rec[:, 1]
+    out[:, 4:14] = rec[:, 3:13]
+    out[:, 14] = ord("E")
+    out[:, 15] = np.where(exponent < 0, ord("-"), ord("+"))
+    out[:, 16] = 48 + np.abs(exponent) // 10
+    out[:, 17] = 48 + np.abs(exponent) % 10
+    full = count // per_line * per_line
+    lines = np.concatenate(
+        [out[:full].reshape(-1, 18 * per_line), np.full((full // per_line, 1), ord("\n"), np.uint8)], axis=1
+    )
+    tail = out[full:].tobytes() + (b"\n" if count > full else b"")
+    return lines.tobytes() + tail
+
+
+def write_chgcar(path, snapshot: Snapshot, comment: Optional[str] = None) -> None:
+    """Write ``snapshot`` as a VASP 5 CHGCAR (gzip if the name ends in .gz), atomically.
+
+    Values are ρ·V, 5 per line, x fastest. Atom positions are shifted by ``-snapshot.origin`` so that
+    the grid starts at the cell origin. No augmentation occupancies are written: VASP cannot restart
+    from such a file (ICHARG=1) as it would from its own CHGCAR.
+    """
+    if snapshot.density is None:
+        raise FileFormatError(path, "cannot write a CHGCAR: the snapshot has no density")
+    density = np.asarray(snapshot.density, dtype=float)
+    if not np.isfinite(density).all():
+        raise FileFormatError(path, "cannot write a CHGCAR: the density holds NaN/inf values")
+    cell = np.asarray(snapshot.cell, dtype=float)
+    frac = (np.asarray(snapshot.positions, dtype=float) - snapshot.origin) @ np.linalg.inv(cell)
+    names, counts = _species_runs(snapshot.symbols)
+    if comment is None:
+        formula = snapshot.to_ase().get_chemical_formula()
+        comment = f"{formula} density by deepcharge (no augmentation occupancies: not for ICHARG=1)"
+    lines = [" ".join(comment.split()), "   1.00000000000000"]
+    lines += ["".join(f" {x:21.16f}" for x in row) for row in cell]
+    lines += ["".join(f" {n:>4}" for n in names), "".join(f" {n:5d}" for n in counts), "Direct"]
+    lines += ["".join(f" {x:19.16f}" for x in row) for row in frac]
+    lines += ["", "".join(f" {n:4d}" for n in density.shape), ""]
+    try:
+        values = format_values(density.ravel(order="F") * snapshot.volume)
+    except ValueError as err:
+        raise FileFormatError(path, f"cannot write a CHGCAR: {err}") from None
+    write_atomic(path, "\n".join(lines).encode("ascii") + values)

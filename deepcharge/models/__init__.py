@@ -1,0 +1,6 @@
+"""Density models. Importing this package registers every backend."""
+
+from . import pseudo_atom  # noqa: F401  (registers "pseudo_atom")
+from .base import MODEL_BUILDERS, build_model
+
+__all__ = ["MODEL_BUILDERS", "build_model"]

@@ -1,0 +1,84 @@
+"""DeepPot-SE two-body embedding descriptor with full angular information (DeePMD-kit's ``se_e2_a``).
+
+The centre is a probe point (a pseudo-atom in Deep Charge, the electron in Deep Density); its
+neighbours are real atoms only, held in per-type slot blocks of sizes ``sel``.
+"""
+
+from typing import List
+
+import torch
+from torch import nn
+
+from .env_mat import environment_matrix
+from ..network import ResidualMLP
+
+STD_FLOOR = 1e-2
+
+
+class DescriptorSeA(nn.Module):
+    """D = (1/N²) Gᵀ R̃ R̃ᵀ G<, flattened to ``neuron[-1] * axis_neuron`` numbers per centre."""
+
+    def __init__(self, ntypes: int, sel: List[int], rcut: float, rcut_smth: float, neuron: List[int],
+                 axis_neuron: int, resnet_dt: bool, activation_function: str, env_protection: float,
+                 generator: torch.Generator, dtype: torch.dtype):
+        super().__init__()
+        if len(sel) != ntypes:
+            raise ValueError(f"sel has {len(sel)} entries for {ntypes} types")
+        self.ntypes = ntypes
+        self.sel = list(sel)
+        self.nnei = int(sum(sel))
+        self.rcut = float(rcut)
+        self.rcut_smth = float(rcut_smth)
+        self.env_protection = float(env_protection)
+        self.axis_neuron = int(axis_neuron)
+        self.embedding_width = int(neuron[-1])
+        self.embeddings = nn.ModuleList(
+            ResidualMLP(1, neuron, activation_function, resnet_dt, generator, dtype) for _ in range(ntypes)
+        )
+        self.register_buffer("mean", torch.zeros(self.nnei, 4, dtype=dtype))
+        self.register_buffer("stddev", torch.ones(self.nnei, 4, dtype=dtype))
+
+    @property
+    def dim_out(self) -> int:
+        return self.embedding_width * self.axis_neuron
+
+    def environment(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Raw (unnormalised) environment matrix (P, nnei, 4)."""
+        return environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection)
+
+    @torch.jit.ignore
+    def set_statistics(self, env_blocks: List[torch.Tensor]):
+        """Set davg/dstd from raw environment matrices of training probes, one (P, sel_t, 4) per type.
+
+        As DeePMD-kit: the mean of the radial column s and zero for the angular ones; the std of s and
+        one pooled std for the three angular components; all slots (empty ones included) count.
+        """
+        mean = torch.zeros_like(self.mean)
+        std = torch.ones_like(self.stddev)
+        start = 0
+        for sel_t, block in zip(self.sel, env_blocks):
+            block = block.to(torch.float64).reshape(-1, 4)
+            radial = block[:, 0]
+            angular = block[:, 1:]
+            mean[start:start + sel_t, 0] = radial.mean()
+            std[start:start + sel_t, 0] = radial.std(unbiased=False).clamp_min(STD_FLOOR)
+            std[start:start + sel_t, 1:] = angular.pow(2).mean().sqrt().clamp_min(STD_FLOOR)
+            start += sel_t
+        self.mean.copy_(mean)
+        self.stddev.copy_(std)
+
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Descriptor of each probe from its neighbour vectors (P, nnei, 3) and slot mask (P, nnei)."""
+        env = (self.environment(vectors, mask) - self.mean) / self.stddev
+        nprobes = env.shape[0]
+        xyz_scatter = torch.zeros(nprobes, 4, self.embedding_width, dtype=env.dtype, device=env.device)
+        start = 0
+        for type_index, embedding in enumerate(self.embeddings):
+            sel_t = self.sel[type_index]
+            block = env[:, start:start + sel_t, :]
+            g = embedding(block[:, :, :1])  # (P, sel_t, M)
+            xyz_scatter = xyz_scatter + torch.matmul(block.transpose(1, 2), g)
+            start += sel_t
+        xyz_scatter = xyz_scatter / self.nnei
+        descriptor = torch.matmul(xyz_scatter.transpose(1, 2), xyz_scatter[:, :, : self.axis_neuron])
+        return descriptor.reshape(nprobes, -1)

@@ -1,0 +1,82 @@
+"""Dense building blocks shared by every backend: activations and the DeePMD-style ResNet MLP."""
+
+from typing import List, Optional
+
+import torch
+from torch import nn
+
+def get_activation(name: str) -> nn.Module:
+    """An activation module by its input-file name."""
+    modules = {
+        "tanh": nn.Tanh,
+        "gelu": nn.GELU,
+        "silu": nn.SiLU,
+        "relu": nn.ReLU,
+        "softplus": nn.Softplus,
+        "sigmoid": nn.Sigmoid,
+    }
+    return modules[name]()
+
+
+class ResidualLayer(nn.Module):
+    """y = act(x W + b) [* timestep] [+ x or + (x, x)], as DeePMD-kit's ResNet layers.
+
+    The skip is added when the width is unchanged (``+ x``) or doubled (``+ (x, x)``);
+    ``resnet_dt`` multiplies the activation by a learnable per-unit timestep.
+    """
+
+    def __init__(self, n_in: int, n_out: int, activation: str, resnet_dt: bool,
+                 generator: torch.Generator, dtype: torch.dtype, resnet: bool = True):
+        super().__init__()
+        std = 1.0 / (n_in + n_out) ** 0.5
+        self.weight = nn.Parameter(torch.randn(n_in, n_out, generator=generator, dtype=torch.float64).to(dtype) * std)
+        self.bias = nn.Parameter(torch.randn(n_out, generator=generator, dtype=torch.float64).to(dtype))
+        self.timestep = (
+            nn.Parameter((0.1 + 0.001 * torch.randn(n_out, generator=generator, dtype=torch.float64)).to(dtype))
+            if resnet_dt else None
+        )
+        self.activation = get_activation(activation)
+        self.skip = 0
+        if resnet and n_out == n_in:
+            self.skip = 1
+        elif resnet and n_out == 2 * n_in:
+            self.skip = 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.activation(torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight))
+        y = y.reshape(x.shape[:-1] + (y.shape[-1],))
+        timestep = self.timestep
+        if timestep is not None:
+            y = y * timestep
+        if self.skip == 1:
+            y = y + x
+        elif self.skip == 2:
+            y = y + torch.cat([x, x], dim=-1)
+        return y
+
+
+class ResidualMLP(nn.Module):
+    """A stack of :class:`ResidualLayer` with an optional final linear output layer."""
+
+    def __init__(self, n_in: int, neuron: List[int], activation: str, resnet_dt: bool,
+                 generator: torch.Generator, dtype: torch.dtype, n_out: Optional[int] = None):
+        super().__init__()
+        widths = [n_in] + list(neuron)
+        self.layers = nn.ModuleList(
+            ResidualLayer(a, b, activation, resnet_dt, generator, dtype) for a, b in zip(widths[:-1], widths[1:])
+        )
+        self.output = None
+        if n_out is not None:
+            self.output = nn.Linear(widths[-1], n_out, dtype=dtype)
+            with torch.no_grad():
+                std = 1.0 / (widths[-1] + n_out) ** 0.5
+                self.output.weight.copy_(torch.randn(n_out, widths[-1], generator=generator, dtype=torch.float64) * std)
+                self.output.bias.copy_(torch.randn(n_out, generator=generator, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        output = self.output
+        if output is not None:
+            x = output(x)
+        return x

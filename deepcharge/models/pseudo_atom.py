@@ -1,0 +1,59 @@
+"""Deep Charge: every probe is a pseudo-atom whose se_e2_a descriptor feeds a ResNet fitting net."""
+
+from typing import Dict, List
+
+import torch
+from torch import nn
+
+from .base import DTYPES, register_model
+from .descriptor.se_e2_a import DescriptorSeA
+from .fitting import DensityFitting
+
+
+@register_model("pseudo_atom")
+class PseudoAtomModel(nn.Module):
+    """ρ̂(r) = F(D(r)) with D the se_e2_a descriptor of the real atoms around probe r."""
+
+    backend: str
+    type_map: List[str]
+    sel: List[int]
+    rcut: float
+
+    def __init__(self, type_map: List[str], descriptor: dict, fitting_net: dict, precision: str = "float32"):
+        super().__init__()
+        dtype = DTYPES[precision]
+        generator = torch.Generator().manual_seed(int(descriptor["seed"]))
+        self.backend = "pseudo_atom"
+        self.type_map = list(type_map)
+        self.sel = [int(s) for s in descriptor["sel"]]
+        self.rcut = float(descriptor["rcut"])
+        self.descriptor = DescriptorSeA(
+            ntypes=len(type_map), sel=self.sel, rcut=self.rcut, rcut_smth=descriptor["rcut_smth"],
+            neuron=descriptor["neuron"], axis_neuron=descriptor["axis_neuron"], resnet_dt=descriptor["resnet_dt"],
+            activation_function=descriptor["activation_function"], env_protection=descriptor["env_protection"],
+            generator=generator, dtype=dtype,
+        )
+        generator.manual_seed(int(fitting_net["seed"]))
+        self.fitting = DensityFitting(
+            self.descriptor.dim_out, fitting_net["neuron"], fitting_net["resnet_dt"],
+            fitting_net["activation_function"], generator, dtype,
+        )
+
+    @classmethod
+    def from_config(cls, model_config: dict) -> "PseudoAtomModel":
+        return cls(model_config["type_map"], model_config["descriptor"], model_config["fitting_net"],
+                   model_config["precision"])
+
+    @torch.jit.ignore
+    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor):
+        """Descriptor davg/dstd and the output shift/scale from training probes."""
+        vectors = inputs["probe_vectors"]
+        env = self.descriptor.environment(vectors, inputs["probe_nlist"] >= 0)
+        self.descriptor.set_statistics(list(torch.split(env, self.sel, dim=1)))
+        with torch.no_grad():
+            self.fitting.set_statistics(self.descriptor(vectors, inputs["probe_nlist"] >= 0), density)
+
+    def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        vectors = inputs["probe_vectors"]
+        mask = inputs["probe_nlist"] >= 0
+        return self.fitting(self.descriptor(vectors, mask))

@@ -1,0 +1,247 @@
+"""The training loop shared by every backend: probe sets, Adam with the exp schedule, lcurve, checkpoints."""
+
+import glob
+import logging
+import math
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from ..analysis.metrics import DensityErrors
+from ..data.inputs import Structure, max_neighbour_counts
+from ..data.probe_set import ProbeSet
+from ..data.sampler import draw_probes
+from ..errors import DeepChargeError
+from ..io import read_density
+from ..models import build_model
+from ..models.base import DTYPES
+from ..utils import resolve_device
+from .checkpoint import load_checkpoint, save_checkpoint
+from .loss import density_loss
+from .lr import exp_decay
+
+log = logging.getLogger("deepcharge")
+
+# training probes whose error is reported in lcurve.out as the training error
+MONITOR_PROBES = 10000
+# probes used to compute descriptor statistics
+STAT_PROBES = 20000
+# probes per forward pass when evaluating
+EVAL_CHUNK = 8192
+
+
+def resolve_systems(systems, base_dir: Path, where: str) -> List[str]:
+    """Expand ``systems`` (a path, glob or list of them, relative to ``base_dir``) to existing files."""
+    patterns = [systems] if isinstance(systems, str) else list(systems)
+    if not patterns:
+        raise DeepChargeError(f"{where}: the list of density files is empty")
+    files = []
+    for pattern in patterns:
+        full = str(Path(base_dir, pattern)) if not Path(pattern).is_absolute() else pattern
+        matches = sorted(glob.glob(full)) if glob.has_magic(full) else ([full] if Path(full).is_file() else [])
+        if not matches:
+            raise DeepChargeError(f"{where}: no density file matches `{pattern}` (looked in {base_dir})")
+        files += matches
+    return files
+
+
+def auto_sel(counts: torch.Tensor) -> List[int]:
+    """DeePMD-kit's ``sel: auto``: largest neighbour count × 1.1, rounded up to a multiple of 4."""
+    return [max(4, int(math.ceil(int(c) * 1.1 / 4.0) * 4)) for c in counts]
+
+
+class Trainer:
+    """Train the model an input file describes; ``restart``/``init_model`` name a checkpoint."""
+
+    def __init__(self, config: dict, base_dir: Path, restart: Optional[str] = None,
+                 init_model: Optional[str] = None):
+        self.config = config
+        self.base_dir = Path(base_dir)
+        self.checkpoint = load_checkpoint(restart) if restart else None
+        initial = load_checkpoint(init_model) if init_model else None
+        training = config["training"]
+        self._fill_seeds(self.checkpoint)
+        self.device = resolve_device(training["device"])
+        self.dtype = DTYPES[config["model"]["precision"]]
+        model_config = config["model"]
+
+        data_rng = torch.Generator().manual_seed(training["seed"])
+        train_files = resolve_systems(training["training_data"]["systems"], self.base_dir,
+                                      "training.training_data.systems")
+        snapshots = [read_density(f, training["training_data"]["density_block"]) for f in train_files]
+        samples = [draw_probes(s, training["training_data"]["probes_per_system"], data_rng) for s in snapshots]
+        self._resolve_sel(snapshots, samples)
+        if self.checkpoint is not None:
+            self._check_same_model(self.checkpoint, "--restart")
+
+        self.model = build_model(model_config).to(self.device)
+        rcut, sel, type_map = self.model.rcut, self.model.sel, model_config["type_map"]
+        log.info("building training probes: %d files, %d probes", len(snapshots), sum(len(d) for _, d in samples))
+        self.train_set = ProbeSet.build(snapshots, samples, type_map, rcut, sel, self.device, self.dtype)
+        self.valid_set = None
+        validation = training.get("validation_data")
+        if validation:
+            files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
+            valid_snapshots = [read_density(f, validation["density_block"]) for f in files]
+            valid_samples = [draw_probes(s, validation["probes_per_system"], data_rng) for s in valid_snapshots]
+            self.valid_set = ProbeSet.build(valid_snapshots, valid_samples, type_map, rcut, sel,
+                                            self.device, self.dtype)
+
+        if initial is not None:
+            self._check_same_model(initial, "--init-model")
+            self.model.load_state_dict(initial["model_state"])
+        elif self.checkpoint is None:
+            stats_inputs, stats_density = self.train_set.take(torch.arange(min(STAT_PROBES, len(self.train_set)),
+                                                                           device=self.device))
+            self.model.fit_statistics(stats_inputs, stats_density)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["learning_rate"]["start_lr"])
+        self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
+        self.start_step = 0
+        self.wall_time = 0.0
+        if self.checkpoint is not None:
+            self.model.load_state_dict(self.checkpoint["model_state"])
+            self.optimizer.load_state_dict(self.checkpoint["optimizer_state"])
+            self.batch_rng.set_state(self.checkpoint["batch_rng_state"])
+            self.start_step = int(self.checkpoint["step"])
+            self.wall_time = float(self.checkpoint["wall_time"])
+
+    def _fill_seeds(self, checkpoint: Optional[dict]):
+        """Draw the seeds an input leaves open (or take the restarted run's), so out.json records them."""
+        training, model = self.config["training"], self.config["model"]
+        previous = checkpoint["config"] if checkpoint else None
+        if training["seed"] is None:
+            training["seed"] = previous["training"]["seed"] if previous else int(torch.randint(0, 2**31 - 1, ()))
+        for index, section in enumerate(("descriptor", "fitting_net")):
+            if section in model and model[section].get("seed", 0) is None:
+                model[section]["seed"] = training["seed"] + 17 * (index + 1)
+
+    def _resolve_sel(self, snapshots, samples):
+        """Replace ``sel: auto`` by counts from the training probes."""
+        descriptor = self.config["model"].get("descriptor")
+        if descriptor is None or descriptor["sel"] != "auto":
+            return
+        type_map = self.config["model"]["type_map"]
+        counts = torch.zeros(len(type_map), dtype=torch.long)
+        for snapshot, (positions, _) in zip(snapshots, samples):
+            structure = Structure.from_snapshot(snapshot, type_map, self.device, self.dtype)
+            probes = torch.as_tensor(positions, dtype=self.dtype, device=self.device)
+            counts = torch.maximum(counts, max_neighbour_counts(structure, probes, descriptor["rcut"],
+                                                                len(type_map)).cpu())
+        descriptor["sel"] = auto_sel(counts)
+        log.info("sel auto: largest neighbour counts %s -> sel %s", counts.tolist(), descriptor["sel"])
+
+    def _check_same_model(self, checkpoint: dict, flag: str):
+        if checkpoint["config"]["model"] != self.config["model"]:
+            raise DeepChargeError(f"{flag}: the checkpoint's model section differs from this input's; "
+                                  f"use the same `model` section (see the checkpoint run's out.json)")
+
+    def evaluate(self, probe_set: ProbeSet) -> DensityErrors:
+        """Errors of the current model on a whole probe set."""
+        errors = DensityErrors()
+        self.model.eval()
+        with torch.no_grad():
+            for _, inputs, density in probe_set.chunks(EVAL_CHUNK):
+                errors.add(density, self.model(inputs))
+        self.model.train()
+        return errors
+
+    def _state(self, step: int) -> dict:
+        return {
+            "config": self.config,
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "batch_rng_state": self.batch_rng.get_state(),
+            "step": step,
+            "wall_time": self.wall_time,
+        }
+
+    def run(self):
+        """Train from ``start_step`` to ``numb_steps``; returns the last checkpoint's path."""
+        training = self.config["training"]
+        lr_config = self.config["learning_rate"]
+        numb_steps, batch_size = training["numb_steps"], training["training_data"]["batch_size"]
+        loss_kind = self.config["loss"]["type"]
+        monitor = ProbeSet({k: v[:MONITOR_PROBES] for k, v in self.train_set.inputs.items()},
+                           self.train_set.density[:MONITOR_PROBES], self.train_set.system[:MONITOR_PROBES],
+                           self.train_set.sources)
+        scale = self.train_set.density.std()
+        lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step)
+        checkpoint_path = None
+        tick, tick_step = time.perf_counter(), self.start_step
+        if self.start_step == 0:
+            lcurve.write(0, self.evaluate(monitor), self.valid_set and self.evaluate(self.valid_set),
+                         exp_decay(0, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"],
+                                   numb_steps), self.wall_time)
+        for step in range(self.start_step, numb_steps):
+            lr = exp_decay(step, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"], numb_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            index = torch.randint(len(self.train_set), (batch_size,), generator=self.batch_rng, device=self.device)
+            inputs, density = self.train_set.take(index)
+            loss = density_loss(loss_kind, self.model(inputs), density, scale)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            done = step + 1
+            if done % training["disp_freq"] == 0 or done == numb_steps:
+                now = time.perf_counter()
+                self.wall_time += now - tick
+                rate = (done - tick_step) / max(now - tick, 1e-9)
+                tick, tick_step = now, done
+                train_errors = self.evaluate(monitor)
+                valid_errors = self.valid_set and self.evaluate(self.valid_set)
+                lcurve.write(done, train_errors, valid_errors, lr, self.wall_time)
+                shown = valid_errors or train_errors
+                log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %.1f steps/s  ETA %s", done,
+                         numb_steps, lr, "val" if valid_errors else "trn", shown.eps_mae_percent, shown.rmse,
+                         rate, _format_eta((numb_steps - done) / max(rate, 1e-9)))
+                tick = time.perf_counter()  # evaluation time does not count as training time
+            if done % training["save_freq"] == 0 or done == numb_steps:
+                self.wall_time += time.perf_counter() - tick
+                tick = time.perf_counter()
+                checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done),
+                                                  training["max_ckpt_keep"])
+        lcurve.close()
+        if checkpoint_path is None and numb_steps == self.start_step:
+            checkpoint_path = save_checkpoint(training["save_ckpt"], numb_steps, self._state(numb_steps),
+                                              training["max_ckpt_keep"])
+        return checkpoint_path
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class LearningCurve:
+    """``lcurve.out``: a ``#`` header naming the columns, one line every ``disp_freq`` steps.
+
+    On restart the lines after the checkpoint's step are dropped, so the file continues seamlessly.
+    """
+
+    def __init__(self, path: str, has_validation: bool, start_step: int):
+        self.columns = ["step"]
+        self.columns += ["rmse_val", "rmse_trn", "eps_mae_val", "eps_mae_trn"] if has_validation else [
+            "rmse_trn", "eps_mae_trn"]
+        self.columns += ["lr", "wall_s"]
+        header = "#" + "".join(f"{name:>14s}" for name in self.columns)
+        kept = []
+        if start_step > 0 and Path(path).is_file():
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("#") or (line.split() and int(line.split()[0]) <= start_step):
+                    kept.append(line)
+        self.handle = open(path, "w")
+        self.handle.write("\n".join(kept or [header]) + "\n")
+        self.handle.flush()
+        self.has_validation = has_validation
+
+    def write(self, step: int, train: DensityErrors, valid: Optional[DensityErrors], lr: float, wall: float):
+        values = [valid.rmse, train.rmse, valid.eps_mae_percent, train.eps_mae_percent] if self.has_validation \
+            else [train.rmse, train.eps_mae_percent]
+        self.handle.write(f" {step:14d}" + "".join(f"{v:14.6e}" for v in values) + f"{lr:14.6e}{wall:14.2f}\n")
+        self.handle.flush()
+
+    def close(self):
+        self.handle.close()

@@ -1,0 +1,45 @@
+"""Shared fixtures: where the shipped data lie, and a tiny training input that runs in seconds."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_DATA = REPO / "input_examples" / "si64_one_shot" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def si64_file(index: int) -> Path:
+    return EXAMPLE_DATA / f"si64_{index}.CHGCAR.gz"
+
+
+def tiny_input(workdir: Path, **training) -> Path:
+    """A small pseudo-atom model on 2000 probes of si64_0, validated on 500 of si64_1."""
+    config = {
+        "model": {"type_map": ["Si"],
+                  "descriptor": {"type": "se_e2_a", "sel": [16], "rcut": 3.5, "rcut_smth": 0.5,
+                                 "neuron": [4, 8], "axis_neuron": 4, "env_protection": 0.5},
+                  "fitting_net": {"neuron": [16, 16]}},
+        "learning_rate": {"type": "exp", "start_lr": 3e-3, "stop_lr": 1e-4, "decay_steps": 5},
+        "loss": {"type": "mse"},
+        "training": {
+            "training_data": {"systems": [str(si64_file(0))], "probes_per_system": 2000, "batch_size": 64},
+            "validation_data": {"systems": [str(si64_file(1))], "probes_per_system": 500},
+            "numb_steps": 20, "seed": 7, "disp_freq": 5, "save_freq": 10, "device": "cpu",
+            **training,
+        },
+    }
+    path = workdir / "input.json"
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh directory to run commands in (outputs land in the current directory, as with dp)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

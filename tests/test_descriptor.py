@@ -1,0 +1,121 @@
+"""The se_e2_a switch, environment matrix and descriptor against a direct NumPy evaluation of the formulas."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepcharge.models.descriptor.env_mat import environment_matrix, smooth_weight
+from deepcharge.models.descriptor.se_e2_a import DescriptorSeA
+
+RCUT, RCUT_SMTH = 4.0, 1.0
+
+
+def numpy_switch(r, rs, rc):
+    """Eq. 7 of Deep Charge written out: s(r)·r."""
+    if r < rs:
+        return 1.0
+    if r >= rc:
+        return 0.0
+    u = (r - rs) / (rc - rs)
+    return u**3 * (-6 * u**2 + 15 * u - 10) + 1
+
+
+def test_switch_matches_formula_and_is_smooth():
+    r = np.linspace(0.1, 5.0, 491)
+    got = smooth_weight(torch.tensor(r), RCUT_SMTH, RCUT).numpy()
+    want = np.array([numpy_switch(x, RCUT_SMTH, RCUT) for x in r])
+    np.testing.assert_allclose(got, want, atol=1e-14)
+    # value, first and second derivative vanish at rcut and are continuous at rcut_smth
+    x = torch.tensor([RCUT_SMTH, RCUT], dtype=torch.float64, requires_grad=True)
+    w = smooth_weight(x, RCUT_SMTH, RCUT)
+    (g,) = torch.autograd.grad(w.sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    assert w.tolist() == pytest.approx([1.0, 0.0])
+    assert g.tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert h.tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+
+
+def test_environment_matrix_rows():
+    rng = np.random.default_rng(0)
+    vec = rng.normal(size=(3, 5, 3)) * 2.0
+    mask = np.ones((3, 5), dtype=bool)
+    mask[1, 3:] = False
+    env = environment_matrix(torch.tensor(vec), torch.tensor(mask), RCUT_SMTH, RCUT).numpy()
+    for p in range(3):
+        for j in range(5):
+            if not mask[p, j]:
+                assert np.all(env[p, j] == 0)
+                continue
+            r = np.linalg.norm(vec[p, j])
+            s = numpy_switch(r, RCUT_SMTH, RCUT) / r
+            np.testing.assert_allclose(env[p, j], [s, s * vec[p, j, 0] / r, s * vec[p, j, 1] / r, s * vec[p, j, 2] / r],
+                                       rtol=1e-12, atol=1e-14)
+
+
+def numpy_descriptor(descriptor: DescriptorSeA, vec, mask):
+    """D = (1/N²) Gᵀ R̃ R̃ᵀ G< with NumPy, the embedding nets run layer by layer from their weights."""
+    mean, std = descriptor.mean.numpy(), descriptor.stddev.numpy()
+    out = []
+    for p in range(vec.shape[0]):
+        rows = []
+        for j in range(vec.shape[1]):
+            r = np.linalg.norm(vec[p, j])
+            if mask[p, j]:
+                s = numpy_switch(r, descriptor.rcut_smth, descriptor.rcut) / r
+                rows.append([s, s * vec[p, j, 0] / r, s * vec[p, j, 1] / r, s * vec[p, j, 2] / r])
+            else:
+                rows.append([0.0, 0.0, 0.0, 0.0])
+        env = (np.array(rows) - mean) / std
+        g_blocks, start = [], 0
+        for t, sel_t in enumerate(descriptor.sel):
+            x = env[start:start + sel_t, :1]
+            for layer in descriptor.embeddings[t].layers:
+                w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+                y = np.tanh(x @ w + b)
+                if layer.timestep is not None:
+                    y = y * layer.timestep.detach().numpy()
+                if w.shape[0] == w.shape[1]:
+                    y = y + x
+                elif w.shape[1] == 2 * w.shape[0]:
+                    y = y + np.concatenate([x, x], axis=1)
+                x = y
+            g_blocks.append(x)
+            start += sel_t
+        g = np.concatenate(g_blocks)
+        n = env.shape[0]
+        a = g.T @ env / n  # (M, 4)
+        d = a @ a[: descriptor.axis_neuron].T  # (M, M<)
+        out.append(d.reshape(-1))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("resnet_dt", [False, True])
+def test_descriptor_matches_numpy(resnet_dt):
+    generator = torch.Generator().manual_seed(3)
+    descriptor = DescriptorSeA(ntypes=2, sel=[4, 3], rcut=RCUT, rcut_smth=RCUT_SMTH, neuron=[5, 10, 20],
+                               axis_neuron=4, resnet_dt=resnet_dt, activation_function="tanh", env_protection=0.0,
+                               generator=generator, dtype=torch.float64)
+    rng = np.random.default_rng(1)
+    vec = rng.uniform(-2.5, 2.5, size=(4, 7, 3))
+    mask = rng.uniform(size=(4, 7)) > 0.3
+    vec[~mask] = 0.0
+    env = descriptor.environment(torch.tensor(vec), torch.tensor(mask))
+    descriptor.set_statistics(list(torch.split(env, descriptor.sel, dim=1)))
+    assert descriptor.stddev.min() >= 1e-2
+    got = descriptor(torch.tensor(vec), torch.tensor(mask)).detach().numpy()
+    np.testing.assert_allclose(got, numpy_descriptor(descriptor, vec, mask), rtol=1e-10, atol=1e-12)
+    assert got.shape == (4, 20 * 4)
+
+
+def test_statistics_follow_deepmd_convention():
+    generator = torch.Generator().manual_seed(0)
+    descriptor = DescriptorSeA(1, [6], RCUT, RCUT_SMTH, [4, 8], 2, False, "tanh", 0.0, generator, torch.float64)
+    vec = torch.randn(50, 6, 3, dtype=torch.float64, generator=generator) * 1.5
+    mask = torch.ones(50, 6, dtype=torch.bool)
+    env = descriptor.environment(vec, mask)
+    descriptor.set_statistics([env])
+    radial, angular = env[..., 0].reshape(-1), env[..., 1:].reshape(-1)
+    assert torch.allclose(descriptor.mean[:, 0], radial.mean())
+    assert torch.all(descriptor.mean[:, 1:] == 0)
+    assert torch.allclose(descriptor.stddev[:, 0], radial.std(unbiased=False))
+    assert torch.allclose(descriptor.stddev[:, 1:], angular.pow(2).mean().sqrt())
