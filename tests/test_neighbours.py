@@ -21,8 +21,9 @@ def brute_force(probes, positions, cell, pbc, rcut):
     for n in itertools.product(*[range(-r, r + 1) for r in reach]):
         shifts = (np.asarray(n) + probe_cells[:, None, :] - atom_cells[None, :, :]).astype(int)
         vectors = positions[None, :, :] + shifts @ cell - probes[:, None, :]
-        for i, j in zip(*np.nonzero(np.linalg.norm(vectors, axis=2) < rcut)):
-            found[(i, j, *shifts[i, j])] = vectors[i, j]
+        i, j = np.nonzero(np.linalg.norm(vectors, axis=2) < rcut)
+        keys = np.column_stack([i, j, shifts[i, j]]).tolist()
+        found.update(zip(map(tuple, keys), vectors[i, j]))
     return found
 
 
@@ -32,7 +33,8 @@ def as_dict(probe_index, atom_index, vectors, probes, positions, cell):
     frac = (vectors + probes[probe_index.numpy()] - positions[atom_index.numpy()]) @ np.linalg.inv(cell)
     shifts = np.round(frac).astype(int)
     np.testing.assert_allclose(frac, shifts, atol=1e-4)
-    found = {(int(i), int(j), *s): v for i, j, s, v in zip(probe_index, atom_index, shifts, vectors)}
+    keys = np.column_stack([probe_index.numpy(), atom_index.numpy(), shifts]).tolist()
+    found = dict(zip(map(tuple, keys), vectors))
     assert len(found) == len(vectors), "duplicate pairs"
     return found
 
@@ -75,6 +77,7 @@ def test_probe_neighbours_match_brute_force(case, dtype):
     expected = brute_force(probes, positions, invertible(cell), pbc, rcut)
     got = probe_neighbours(*(torch.tensor(x, dtype=dtype) for x in (probes, positions, cell)), pbc, rcut)
     assert got[2].dtype == dtype and got[0].dtype == got[1].dtype == torch.long
+    assert (got[0].diff() >= 0).all(), "pairs are sorted by probe"
     assert len(expected) > 0
     assert_same_pairs(as_dict(*got, probes, positions, invertible(cell)), expected, atol=1e-4)
 
@@ -88,14 +91,14 @@ def test_atom_neighbours_match_ase(case):
     i, j, shifts, vectors = neighbor_list("ijSD", Atoms("H6", positions=positions, cell=cell, pbc=pbc), rcut)
     expected = {(int(a), int(b), *s): v for a, b, s, v in zip(i, j, shifts, vectors)}
     got = atom_neighbours(torch.tensor(positions), torch.tensor(cell), pbc, rcut)
-    assert len(expected) > 0
+    assert len(expected) > 0 and (got[0].diff() >= 0).all()
     assert_same_pairs(as_dict(*got, positions, positions, invertible(cell)), expected, atol=1e-9)
 
 
-def test_probe_on_atom_and_bin_boundaries():
+def test_probe_on_atom_and_cell_boundaries():
     cell = torch.eye(3, dtype=torch.float64) * 4.0
     positions = torch.tensor([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]], dtype=torch.float64)
-    # On atoms, on cell faces and corners, and at multiples of rcut / 3 (bin edges).
+    # On atoms (also on an image of one), on cell faces and corners, and outside the cell.
     probes = torch.tensor(
         [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0], [4.0, 4.0, 4.0], [1.0, 0.0, 4.0], [-4.0, 2.0, 1.0], [3.0, 3.0, 3.0]],
         dtype=torch.float64,
@@ -108,12 +111,20 @@ def test_probe_on_atom_and_bin_boundaries():
     assert {(int(p), int(a)) for p, a in zip(pi[zero], ai[zero])} == {(0, 0), (1, 1), (2, 0)}
 
 
-def test_pairs_at_exact_cutoff_excluded():
-    cell = torch.eye(3, dtype=torch.float64) * 10.0
-    positions = torch.tensor([[1.0, 1.0, 1.0]], dtype=torch.float64)
-    probes = torch.tensor([[4.0, 1.0, 1.0], [3.999, 1.0, 1.0]], dtype=torch.float64)
-    pi, ai, _ = probe_neighbours(probes, positions, cell, (True, True, True), 3.0)
-    assert pi.tolist() == [1] and ai.tolist() == [0]
+def test_pairs_just_inside_and_outside_rcut_in_all_directions():
+    """The lone atom sits on a bin corner, so probes near rcut along diagonals land in far-off bins."""
+    rcut = 3.0
+    atom = torch.tensor([[0.25, -0.5, 0.125]], dtype=torch.float64)
+    axes = [d for d in itertools.product([-1.0, 0.0, 1.0], repeat=3) if any(d)]
+    random = torch.randn(200, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    directions = torch.cat([torch.tensor(axes, dtype=torch.float64), random])
+    directions /= directions.norm(dim=1, keepdim=True)
+    inside, outside = atom + 0.999 * rcut * directions, atom + 1.001 * rcut * directions
+    probes = torch.cat([inside, outside, atom + rcut * torch.eye(3)])
+    for cell, pbc in [(torch.zeros(3, 3), (False,) * 3), (torch.eye(3) * 20.0, (True,) * 3)]:
+        pi, ai, vec = probe_neighbours(probes, atom, cell.double(), pbc, rcut)
+        assert sorted(pi.tolist()) == list(range(len(directions)))
+        assert torch.allclose(vec, -0.999 * rcut * directions[pi])
 
 
 def test_pad_by_type_matches_loop():
@@ -131,7 +142,11 @@ def test_pad_by_type_matches_loop():
     for p in range(len(probes)):
         start = 0
         for t, width in enumerate(sel):
-            mine = [(float(vec[e].norm()), int(ai[e]), vec[e]) for e in range(len(pi)) if pi[e] == p and atom_types[ai[e]] == t]
+            mine = [
+                (float(vec[e].norm()), int(ai[e]), vec[e])
+                for e in range(len(pi))
+                if pi[e] == p and atom_types[ai[e]] == t
+            ]
             expected_max[t] = max(expected_max[t], len(mine))
             mine.sort(key=lambda x: x[0])
             mine = mine[:width]
@@ -143,18 +158,26 @@ def test_pad_by_type_matches_loop():
             start += width
     assert max_count.tolist() == expected_max.tolist()
     assert expected_max[1] > sel[1]
+    # Pairs in any order give the same result.
+    shuffle = torch.randperm(len(pi), generator=torch.Generator().manual_seed(0))
+    shuffled = pad_by_type(pi[shuffle], ai[shuffle], vec[shuffle], atom_types, sel, len(probes))
+    for a, b in zip(shuffled, (nlist, padded, max_count)):
+        assert torch.equal(a, b)
 
 
-def test_many_tiles_and_batches(monkeypatch):
-    """Small tiles and batches exercise the tiling; the result must not depend on them."""
+@pytest.mark.parametrize("periodic", [True, False])
+def test_dense_probes_with_small_tiles_and_batches(periodic, monkeypatch):
+    """Many pairs near rcut and probes up to rcut away from the atoms; small tiles and batches exercise tiling."""
     cell = np.array([[6.0, 0.0, 0.0], [2.0, 5.5, 0.0], [1.0, -1.5, 7.0]])
     rng = np.random.default_rng(3)
-    positions = rng.random((30, 3)) @ cell
-    probes = (rng.random((300, 3)) * 1.4 - 0.2) @ cell
-    expected = brute_force(probes, positions, cell, (True,) * 3, 4.0)
-    monkeypatch.setattr(neighbours, "_TILE", 4)
-    monkeypatch.setattr(neighbours, "_MAX_CANDIDATES", 200)
-    got = probe_neighbours(*(torch.tensor(x) for x in (probes, positions, cell)), (True,) * 3, 4.0)
+    positions = rng.random((40, 3)) @ cell
+    grid = np.stack(np.meshgrid(*[np.linspace(-0.7, 1.7, 11)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    probes = grid @ cell + rng.normal(scale=0.05, size=grid.shape)
+    pbc = (periodic,) * 3
+    expected = brute_force(probes, positions, cell, pbc, 4.0)
+    monkeypatch.setattr(neighbours, "_TILE", 8)
+    monkeypatch.setattr(neighbours, "_MAX_CANDIDATES", 20000)
+    got = probe_neighbours(*(torch.tensor(x) for x in (probes, positions, cell)), pbc, 4.0)
     assert_same_pairs(as_dict(*got, probes, positions, cell), expected, atol=1e-9)
 
 
@@ -169,6 +192,14 @@ def test_empty_inputs():
     assert i.shape == (0,) and vec.shape == (0, 3)
 
 
+def test_invalid_input():
+    with pytest.raises(ValueError, match="linearly independent"):
+        flat = torch.diag(torch.tensor([1.0, 1.0, 0.0]))
+        probe_neighbours(torch.zeros(1, 3), torch.zeros(1, 3), flat, (True,) * 3, 2.0)
+    with pytest.raises(ValueError, match="rcut"):
+        probe_neighbours(torch.zeros(1, 3), torch.zeros(1, 3), torch.eye(3), (True,) * 3, 0.0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_cuda_matches_cpu():
     cell, pbc, rcut = CASES["skewed"]
@@ -179,4 +210,5 @@ def test_cuda_matches_cpu():
     gpu = probe_neighbours(probes.cuda(), positions.cuda(), torch.tensor(cell).cuda(), pbc, rcut)
     assert gpu[2].is_cuda
     expected = as_dict(*cpu, probes.numpy(), positions.numpy(), cell)
-    assert_same_pairs(as_dict(*(x.cpu() for x in gpu), probes.numpy(), positions.numpy(), cell), expected, atol=1e-9)
+    got = as_dict(*(x.cpu() for x in gpu), probes.numpy(), positions.numpy(), cell)
+    assert_same_pairs(got, expected, atol=1e-9)

@@ -2,9 +2,10 @@
 
 A cell-list scheme in pure torch that scales linearly with the number of probes and atoms:
 points are wrapped into the cell along periodic axes, the periodic images of the atoms that
-can reach the wrapped points are built, atoms are sorted into Cartesian bins of size about
-``rcut / 3`` and every probe gathers the atoms of the bins that can lie within ``rcut``.
-Works on the device and in the float dtype of the inputs.
+can reach the wrapped points are built, points and atoms are sorted into Cartesian bins of
+size about ``rcut / 3``, and the points of each bin, in tiles, are compared with the atoms of
+the surrounding bins in batched distance computations. Works on the device and in the float
+dtype of the inputs.
 """
 
 import itertools
@@ -29,7 +30,7 @@ def probe_neighbours(probes, positions, cell, pbc, rcut):
     Returns (probe_index LongTensor(E), atom_index LongTensor(E), vectors Tensor(E,3)) with
     vectors = positions[atom_index] + shift - probes[probe_index] for an image shift (an integer
     combination of cell rows) and |vectors| < rcut. Every (probe, atom image) pair within rcut
-    appears exactly once, in no particular order (a pair at distance 0 is kept).
+    appears exactly once (a pair at distance 0 is kept); pairs are sorted by probe index.
     """
     return _pairs(probes, positions, cell, pbc, rcut)
 
@@ -38,7 +39,7 @@ def atom_neighbours(positions, cell, pbc, rcut):
     """Atom pairs (centre i, neighbour j image) within rcut, without each atom's zero-shift self pair.
 
     Returns (i LongTensor(E), j LongTensor(E), vectors Tensor(E,3)) with
-    vectors = positions[j] + shift - positions[i], in no particular order.
+    vectors = positions[j] + shift - positions[i]; sorted by i.
     """
     i, j, vectors, shifts = _pairs(positions, positions, cell, pbc, rcut, with_shifts=True)
     keep = (i != j) | (shifts != 0).any(dim=1)
@@ -49,39 +50,47 @@ def pad_by_type(probe_index, atom_index, vectors, atom_types, sel, nprobes):
     """Per-probe neighbour slots grouped by type, nearest first.
 
     Slots of type t are the block [sum(sel[:t]), sum(sel[:t+1])); beyond sel[t] neighbours of a
-    type the farthest are dropped.
+    type the farthest are dropped, and equal distances keep the order of the input pairs.
     Returns (nlist LongTensor(P, sum(sel)) padded with -1, vec Tensor(P, sum(sel), 3) zero padded,
     max_count LongTensor(ntypes): the largest number of neighbours of each type any probe has).
+    Fastest when the pairs are sorted by probe, as probe_neighbours returns them.
     """
     device = vectors.device
-    ntypes = len(sel)
-    sel_t = torch.as_tensor(sel, dtype=torch.long, device=device)
-    block_start = torch.cumsum(sel_t, 0) - sel_t
-    nslots = int(sum(sel))
-
-    types = atom_types.to(device=device, dtype=torch.long)[atom_index]
-    by_distance = torch.argsort(vectors.square().sum(dim=1), stable=True)
-    group, by_group = torch.sort(probe_index[by_distance] * ntypes + types[by_distance], stable=True)
-    order = by_distance[by_group]
-
-    counts = torch.bincount(group, minlength=nprobes * ntypes)
-    rank = torch.arange(group.numel(), device=device) - (torch.cumsum(counts, 0) - counts)[group]
-    max_count = counts.view(nprobes, ntypes).amax(dim=0) if nprobes else counts.new_zeros(ntypes)
-
-    kept_types = types[order]
-    keep = rank < sel_t[kept_types]
-    slot = (block_start[kept_types] + rank)[keep]
-    probe = probe_index[order][keep]
-    flat = probe * nslots + slot
-    nlist = torch.full((nprobes * nslots,), -1, dtype=torch.long, device=device)
-    nlist[flat] = atom_index[order][keep]
-    vec = vectors.new_zeros(nprobes * nslots, 3)
-    vec[flat] = vectors[order][keep]
-    return nlist.view(nprobes, nslots), vec.view(nprobes, nslots, 3), max_count
+    if len(probe_index) > 1 and not bool((probe_index[1:] >= probe_index[:-1]).all()):
+        order = torch.argsort(probe_index, stable=True)
+        probe_index, atom_index, vectors = probe_index[order], atom_index[order], vectors[order]
+    types = atom_types.to(device)[atom_index]
+    distances = torch.einsum("ij,ij->i", vectors, vectors)
+    # Empty slots point to these trailing padding entries.
+    atom_padded = torch.cat([atom_index, atom_index.new_tensor([-1])])
+    vectors_padded = torch.cat([vectors, vectors.new_zeros(1, 3)])
+    empty = len(atom_index)
+    nearest = torch.full((nprobes, sum(sel)), empty, dtype=torch.long, device=device)
+    max_count = torch.zeros(len(sel), dtype=torch.long, device=device)
+    start = 0
+    for t, width in enumerate(sel):
+        # Pairs of type t in a dense (probe, column) table, one row per probe, sorted by distance.
+        pairs = torch.nonzero(types == t, as_tuple=True)[0]
+        probe = probe_index[pairs]
+        counts = torch.bincount(probe, minlength=nprobes)
+        most = int(counts.max()) if nprobes else 0
+        max_count[t] = most
+        if width and most:
+            column = torch.arange(len(pairs), device=device) - (torch.cumsum(counts, 0) - counts)[probe]
+            table = distances.new_full((nprobes, most), float("inf"))
+            table[probe, column] = distances[pairs]
+            table_pairs = torch.full((nprobes, most), empty, dtype=torch.long, device=device)
+            table_pairs[probe, column] = pairs
+            by_distance = torch.sort(table, dim=1, stable=True).indices[:, :width]
+            nearest[:, start : start + by_distance.shape[1]] = table_pairs.gather(1, by_distance)
+        start += width
+    nlist = atom_padded.index_select(0, nearest.view(-1)).view(nearest.shape)
+    vec = vectors_padded.index_select(0, nearest.view(-1)).view(*nearest.shape, 3)
+    return nlist, vec, max_count
 
 
 def _pairs(probes, positions, cell, pbc, rcut, with_shifts=False):
-    """(probe_index, atom_index, vectors) of all pairs within rcut, and their integer image shifts if asked."""
+    """(probe_index, atom_index, vectors) of all pairs within rcut, and their integer shifts if asked."""
     device, dtype = positions.device, positions.dtype
     probes = probes.to(device=device, dtype=dtype)
     pbc = [bool(p) for p in pbc]
@@ -104,7 +113,7 @@ def _pairs(probes, positions, cell, pbc, rcut, with_shifts=False):
 
 
 def _effective_lattice(cell, pbc):
-    """Cell whose non-periodic rows are replaced by an orthonormal basis of the complement of the periodic rows.
+    """The cell with its non-periodic rows replaced by an orthonormal basis of the periodic rows' complement.
 
     The periodic rows are kept, so wrapping with it shifts by lattice vectors only; along
     non-periodic axes the cell may be zero or arbitrary.
@@ -155,7 +164,7 @@ def _bin_offsets():
     k = _BINS_PER_RCUT
     offsets = torch.tensor(list(itertools.product(range(-k, k + 1), repeat=3)))
     gap = (offsets.abs() - 1).clamp(min=0)
-    return offsets[gap.square().sum(dim=1) < k * k - 1]
+    return offsets[gap.square().sum(dim=1) < k * k]
 
 
 def _cell_list_pairs(points, atoms, labels, rcut):
@@ -164,9 +173,10 @@ def _cell_list_pairs(points, atoms, labels, rcut):
     Points and atoms are sorted into bins; the points of a bin are cut into tiles of at most
     _TILE points, and each tile is compared with the atoms of the bins around its bin in one
     batched distance computation (tiles with similar candidate counts are batched together).
-    Pairs are counted first and then written in place, which avoids concatenating parts.
+    Pairs are counted first and then written in place, sorted by point.
     """
-    candidates, candidate_first, candidate_count, point_ids, tile_first, tile_length = _tiles(points, atoms, rcut)
+    tiles = _tiles(points, atoms, rcut)
+    candidates, candidate_first, candidate_count, point_ids, tile_first, tile_length = tiles
     device = points.device
     # A trailing NaN entry pads tiles: its distances compare false.
     nan = points.new_full((1, 3), float("nan"))
@@ -178,33 +188,41 @@ def _cell_list_pairs(points, atoms, labels, rcut):
     slot = torch.arange(_TILE, device=device)
 
     def batch(a, b, width):
-        """Point and atom indices of tiles a:b padded to (b - a, _TILE) and (b - a, width), with coordinates."""
+        """Point and atom indices of tiles a:b, padded to _TILE and width columns, and their coordinates."""
         column = torch.arange(width, device=device)
-        tile_points = point_ids[torch.where(slot < tile_length[a:b, None], tile_first[a:b, None] + slot, -1)]
-        tile_atoms = candidates[torch.where(column < candidate_count[a:b, None], candidate_first[a:b, None] + column, -1)]
+        point_slot = torch.where(slot < tile_length[a:b, None], tile_first[a:b, None] + slot, -1)
+        atom_slot = torch.where(column < candidate_count[a:b, None], candidate_first[a:b, None] + column, -1)
+        tile_points, tile_atoms = point_ids[point_slot], candidates[atom_slot]
         return tile_points, tile_atoms, points[tile_points], atoms[tile_atoms]
 
+    # First pass: which padded pairs are close, and how many pairs each point has.
     batches = _batches(candidate_count, _TILE, _MAX_CANDIDATES)
     close = []
+    pairs_per_point = torch.zeros(len(points), dtype=torch.long, device=device)
     for a, b, width in batches:
-        _, _, point_xyz, atom_xyz = batch(a, b, width)
+        tile_points, _, point_xyz, atom_xyz = batch(a, b, width)
         close.append(torch.cdist(point_xyz, atom_xyz, compute_mode="donot_use_mm_for_euclid_dist") < rcut)
+        pairs_per_point[tile_points.view(-1)] = close[-1].sum(dim=2).view(-1)
+    # The last entry (the padding point) has no pairs.
+    point_first = torch.cumsum(pairs_per_point, 0) - pairs_per_point
+    total = int(pairs_per_point.sum())
 
-    sizes = torch.stack([mask.sum() for mask in close]).tolist() if close else []
-    point_index = torch.empty(sum(sizes), dtype=torch.long, device=device)
-    label = torch.empty(sum(sizes), dtype=labels.dtype, device=device)
-    vectors = points.new_empty(sum(sizes), 3)
-    start = 0
-    for (a, b, width), mask, size in zip(batches, close, sizes):
+    # Second pass: write every point's pairs to its slice of the outputs, sorted by point.
+    label = torch.empty(total, dtype=labels.dtype, device=device)
+    vectors = points.new_empty(total, 3)
+    for (a, b, width), mask in zip(batches, close):
         tile_points, tile_atoms, point_xyz, atom_xyz = batch(a, b, width)
         row, column = torch.nonzero(mask.view(-1, width), as_tuple=True)
+        row_counts = mask.view(-1, width).sum(dim=1)
+        destination = (point_first[tile_points.view(-1)] - torch.cumsum(row_counts, 0) + row_counts)[row]
+        destination += torch.arange(len(row), device=device)
         column += torch.div(row, _TILE, rounding_mode="floor") * width
-        stop = start + size
-        torch.index_select(tile_points.view(-1), 0, row, out=point_index[start:stop])
-        torch.index_select(labels[tile_atoms.view(-1)], 0, column, out=label[start:stop])
-        torch.index_select(atom_xyz.view(-1, 3), 0, column, out=vectors[start:stop])
-        vectors[start:stop] -= point_xyz.view(-1, 3).index_select(0, row)
-        start = stop
+        label.index_copy_(0, destination, labels[tile_atoms.view(-1)].index_select(0, column))
+        pair_vectors = atom_xyz.view(-1, 3).index_select(0, column) - point_xyz.view(-1, 3).index_select(0, row)
+        vectors.index_copy_(0, destination, pair_vectors)
+    point_index = torch.repeat_interleave(
+        torch.arange(len(points), device=device), pairs_per_point, output_size=total
+    )
     return point_index, label, vectors
 
 
