@@ -70,6 +70,16 @@ def fitting_net_args():
                  extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the fitting net."),
         Argument("resnet_dt", bool, optional=True, default=True,
                  doc="Learnable timestep multiplying each hidden layer's output."),
+        Argument("descriptor_norm", str, optional=True, default="whiten",
+                 extra_check=lambda v: v in ("whiten", "standardize"),
+                 extra_check_errmsg="must be \"whiten\" or \"standardize\"",
+                 doc="How the descriptor is normalised before the fitting net, with statistics of the training "
+                     "data: \"standardize\" (per feature) or \"whiten\" (also decorrelated, which trains much "
+                     "faster: se_e2_a features of probe points are strongly correlated)."),
+        Argument("whiten_floor", float, optional=True, default=1e-4, extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="With \"whiten\": covariance eigenvalues below this fraction of the largest are raised to it, "
+                     "so directions without signal are not amplified."),
         Argument("seed", [int, None], optional=True, default=None,
                  doc="Seed of the fitting net's initialisation (default: derived from `training.seed`)."),
     ], optional=True, default={}, doc="The fitting net: a ResNet from descriptor to density, whose output is "
@@ -109,6 +119,10 @@ def learning_rate_args():
         Argument("decay_steps", int, optional=True, default=5000, extra_check=_positive,
                  extra_check_errmsg="must be positive",
                  doc="The rate is multiplied by a constant factor every `decay_steps` steps."),
+        Argument("descriptor_lr_factor", float, optional=True, default=1.0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="Multiplies the rate for the descriptor's parameters (the embedding nets); below 1 keeps "
+                     "the whitened fitting inputs stable while the fitting net learns, 0 freezes them."),
     ], doc="lr(t) = start_lr · r^⌊t/decay_steps⌋ with r chosen so that lr reaches stop_lr at `numb_steps`.")
     return Argument("learning_rate", dict, [], [Variant("type", [exp], optional=True, default_tag="exp")],
                     optional=True, default={}, doc="The learning rate schedule.")

@@ -1,4 +1,5 @@
-"""The fitting net: descriptor → density, a ResNet whose output is shifted and scaled by data statistics."""
+"""The fitting net: descriptor → density, a ResNet whose input is normalised and whose output is shifted
+and scaled by statistics of the training data."""
 
 from typing import List
 
@@ -9,30 +10,46 @@ from .network import ResidualMLP
 
 
 class DensityFitting(nn.Module):
-    """ρ̂ = bias + scale · MLP((D − D̄)/σ_D); all four are statistics of the training data.
+    """ρ̂ = bias + scale · MLP(W (D − D̄)/σ_D); D̄, σ_D, W, bias and scale come from the training data.
 
-    Standardising the descriptor changes nothing the first layer could not absorb, but it conditions
-    training: raw se_e2_a descriptors of probes vary over orders of magnitude (probes near nuclei).
+    Raw se_e2_a descriptors of probe points are strongly correlated (their effective rank is far below
+    their length), which makes gradient descent on the fitting net slow. ``descriptor_norm`` chooses
+    ``"standardize"`` (per-feature mean and std, W = 1) or ``"whiten"`` (W also decorrelates: the inverse
+    square root of their covariance, eigenvalues floored at ``whiten_floor`` × the largest). Both are fixed
+    linear maps that the first layer could absorb: they change how training proceeds, not what the model
+    can represent.
     """
 
     def __init__(self, dim_in: int, neuron: List[int], resnet_dt: bool, activation_function: str,
-                 generator: torch.Generator, dtype: torch.dtype):
+                 descriptor_norm: str, whiten_floor: float, generator: torch.Generator, dtype: torch.dtype):
         super().__init__()
         self.net = ResidualMLP(dim_in, neuron, activation_function, resnet_dt, generator, dtype, n_out=1)
+        self.descriptor_norm = descriptor_norm
+        self.whiten_floor = float(whiten_floor)
         self.register_buffer("input_mean", torch.zeros(dim_in, dtype=dtype))
         self.register_buffer("input_std", torch.ones(dim_in, dtype=dtype))
+        self.register_buffer("input_transform", torch.eye(dim_in, dtype=dtype))
         self.register_buffer("bias", torch.zeros((), dtype=dtype))
         self.register_buffer("scale", torch.ones((), dtype=dtype))
 
     @torch.jit.ignore
     def set_statistics(self, descriptor: torch.Tensor, density: torch.Tensor):
-        """Input standardisation from training descriptors; output shift and scale from their densities."""
+        """Input normalisation from training descriptors; output shift and scale from their densities."""
         descriptor = descriptor.to(torch.float64)
-        self.input_mean.copy_(descriptor.mean(dim=0))
-        self.input_std.copy_(descriptor.std(dim=0, unbiased=False).clamp_min(1e-6))
+        mean = descriptor.mean(dim=0)
+        std = descriptor.std(dim=0, unbiased=False).clamp_min(1e-6)
+        self.input_mean.copy_(mean)
+        self.input_std.copy_(std)
+        if self.descriptor_norm == "whiten":
+            standard = (descriptor - mean) / std
+            eigenvalues, eigenvectors = torch.linalg.eigh(standard.T @ standard / standard.shape[0])
+            floor = self.whiten_floor * eigenvalues.max()
+            inverse_sqrt = eigenvalues.clamp_min(floor).rsqrt()
+            self.input_transform.copy_((eigenvectors * inverse_sqrt) @ eigenvectors.T)
         density = density.to(torch.float64)
         self.bias.fill_(float(density.mean()))
         self.scale.fill_(float(density.std(unbiased=False).clamp_min(1e-6)))
 
     def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
-        return self.net((descriptor - self.input_mean) / self.input_std).squeeze(-1) * self.scale + self.bias
+        normalised = ((descriptor - self.input_mean) / self.input_std) @ self.input_transform
+        return self.net(normalised).squeeze(-1) * self.scale + self.bias

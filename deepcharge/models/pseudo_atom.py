@@ -36,7 +36,8 @@ class PseudoAtomModel(nn.Module):
         generator.manual_seed(int(fitting_net["seed"]))
         self.fitting = DensityFitting(
             self.descriptor.dim_out, fitting_net["neuron"], fitting_net["resnet_dt"],
-            fitting_net["activation_function"], generator, dtype,
+            fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
+            generator, dtype,
         )
 
     @classmethod

@@ -96,7 +96,7 @@ class Trainer:
             stats_inputs, stats_density = self.train_set.take(torch.arange(min(STAT_PROBES, len(self.train_set)),
                                                                            device=self.device))
             self.model.fit_statistics(stats_inputs, stats_density)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["learning_rate"]["start_lr"])
+        self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
         self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
         self.start_step = 0
         self.wall_time = 0.0
@@ -106,6 +106,16 @@ class Trainer:
             self.batch_rng.set_state(self.checkpoint["batch_rng_state"])
             self.start_step = int(self.checkpoint["step"])
             self.wall_time = float(self.checkpoint["wall_time"])
+
+    def _parameter_groups(self) -> List[dict]:
+        """The descriptor's parameters (if the model has one) learn at ``descriptor_lr_factor`` × the rate."""
+        descriptor = getattr(self.model, "descriptor", None)
+        if descriptor is None:
+            return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
+        own = {id(p) for p in descriptor.parameters()}
+        return [{"params": [p for p in self.model.parameters() if id(p) not in own], "lr_factor": 1.0},
+                {"params": list(descriptor.parameters()),
+                 "lr_factor": self.config["learning_rate"]["descriptor_lr_factor"]}]
 
     def _fill_seeds(self, checkpoint: Optional[dict]):
         """Draw the seeds an input leaves open (or take the restarted run's), so out.json records them."""
@@ -177,7 +187,7 @@ class Trainer:
         for step in range(self.start_step, numb_steps):
             lr = exp_decay(step, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"], numb_steps)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_factor"]
             index = torch.randint(len(self.train_set), (batch_size,), generator=self.batch_rng, device=self.device)
             inputs, density = self.train_set.take(index)
             loss = density_loss(loss_kind, self.model(inputs), density, scale)
