@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("-t", "--type-map", nargs="+", required=True, help="element symbols, e.g. O H")
     stat.add_argument("-n", "--numb-points", type=int, default=-1, help="random grid points per file (all)")
 
+    plot = commands.add_parser("plot", help="learning curves (lcurve.out) or parity plots (test -d files) as PNG")
+    plot.add_argument("FILES", nargs="+", help="lcurve.out files, or detail files written by `test -d`")
+    plot.add_argument("-o", "--output", default="plot.png", help="image file (plot.png)")
+
     commands.add_parser("doc-train-input", help="every input key with its type, default and meaning")
     return parser
 
@@ -84,6 +88,9 @@ def dispatch(args: argparse.Namespace):
     elif args.command == "neighbor-stat":
         from .entrypoints.neighbor_stat import run_neighbor_stat
         run_neighbor_stat(args.system, args.rcut, args.type_map, args.numb_points)
+    elif args.command == "plot":
+        from .analysis.plots import plot_files
+        plot_files(args.FILES, args.output)
     elif args.command == "doc-train-input":
         from .config import doc_train_input
         print(doc_train_input())

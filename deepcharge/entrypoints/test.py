@@ -37,12 +37,12 @@ def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: i
 
 
 def write_detail(prefix: str, path: str, positions, reference, prediction):
-    """Per-point detail: ``<prefix>.<file stem>.out`` with columns x y z rho_ref rho_pred."""
+    """Per-point detail: ``<prefix>.<file stem>.out`` with columns x y z (Å) rho_ref rho_pred (e/Å³)."""
     stem = Path(path).name.split(".")[0]
     target = f"{prefix}.{stem}.out"
     with atomic_path(target) as tmp:
         np.savetxt(tmp, np.column_stack([positions, reference, prediction]), fmt="%.6f %.6f %.6f %.8e %.8e",
-                   header="x y z rho_ref rho_pred  (Å, e/Å^3)")
+                   header="x y z rho_ref rho_pred")
     return target
 
 

@@ -7,7 +7,6 @@ Anything else ASE can read is accepted as a bare structure.
 import os
 import re
 
-import ase.io
 import numpy as np
 
 from deepcharge.data.snapshot import Snapshot
@@ -111,6 +110,8 @@ def read_structure(path) -> Snapshot:
     _require_file(path)
     if is_density_file(path):
         return read_density(path)
+    import ase.io  # only here: importing it costs a noticeable part of a short command's start-up
+
     try:
         atoms = ase.io.read(path)
     except Exception as err:  # ASE raises many kinds of errors for unreadable input

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Deep Charge one-shot on Si64, end to end: install, train on si64_0, freeze, test on si64_1..4,
+# predict si64_1's density as CHGCAR and cube, plot the learning curve and a parity plot.
+#   bash input_examples/si64_one_shot/run.sh          # quick: input_quick.yaml, a few minutes on 2 cores
+#   FULL=1 bash input_examples/si64_one_shot/run.sh   # full length: input.json, about 25 minutes
+# Outputs go to runs/si64_one_shot (or $RUN_DIR). Running it again starts the training afresh.
+set -euo pipefail
+example=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$example/../.." && pwd)
+bash "$repo/tools/install.sh"
+export OMP_WAIT_POLICY=PASSIVE
+input="$example/input_quick.yaml"
+[ "${FULL:-0}" = 1 ] && input="$example/input.json"
+run_dir=${RUN_DIR:-$repo/runs/si64_one_shot}
+mkdir -p "$run_dir"
+cd "$run_dir"
+rm -f checkpoint model.ckpt*.pt lcurve.out
+deepcharge train "$input"
+deepcharge freeze -o frozen_model.pth
+deepcharge test -m frozen_model.pth -s "$example"/data/si64_{1,2,3,4}.CHGCAR.gz -d detail --json test.json
+deepcharge predict -m frozen_model.pth -s "$example/data/si64_1.CHGCAR.gz" -o si64_1_predicted.CHGCAR
+deepcharge predict -m frozen_model.pth -s "$example/data/si64_1.CHGCAR.gz" -o si64_1_predicted.cube --grid 48 48 48
+deepcharge plot lcurve.out -o lcurve.png
+deepcharge plot detail.si64_1.out -o parity_si64_1.png
+echo "done: results in $run_dir (test.json, lcurve.png, parity_si64_1.png, si64_1_predicted.CHGCAR/.cube)"
