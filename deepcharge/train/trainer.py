@@ -143,7 +143,8 @@ class Trainer:
         log.info("sel auto: largest neighbour counts %s -> sel %s", counts.tolist(), descriptor["sel"])
 
     def _check_same_model(self, checkpoint: dict, flag: str):
-        if checkpoint["config"]["model"] != self.config["model"]:
+        """The checkpoint must hold the architecture this input describes (initialisation seeds aside)."""
+        if _architecture(checkpoint["config"]["model"]) != _architecture(self.config["model"]):
             raise DeepChargeError(f"{flag}: the checkpoint's model section differs from this input's; "
                                   f"use the same `model` section (see the checkpoint run's out.json)")
 
@@ -218,6 +219,12 @@ class Trainer:
             checkpoint_path = save_checkpoint(training["save_ckpt"], numb_steps, self._state(numb_steps),
                                               training["max_ckpt_keep"])
         return checkpoint_path
+
+
+def _architecture(model_config: dict) -> dict:
+    """A model section without its initialisation seeds."""
+    return {key: _architecture(value) if isinstance(value, dict) else value
+            for key, value in model_config.items() if key != "seed"}
 
 
 def _format_eta(seconds: float) -> str:
