@@ -86,6 +86,24 @@ def fitting_net_args():
                                       "shifted and scaled by the mean and std of the training density.")
 
 
+def message_passing_args(name: str, interactions: int, num_basis: int, basis_doc: str, doc: str) -> Argument:
+    """Keys of a DeepDFT message-passing family (the papers' values as defaults)."""
+    return Argument(name, dict, [
+        Argument("cutoff", float, optional=True, default=4.0, extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="Graph cutoff in Å: atoms within it exchange messages, and probes receive from atoms within "
+                     "it (DeepDFT: 4)."),
+        Argument("num_interactions", int, optional=True, default=interactions, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc=f"Interaction steps T (DeepDFT: {interactions})."),
+        Argument("num_features", int, optional=True, default=128, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Hidden state size F (DeepDFT: 128)."),
+        Argument("num_basis", int, optional=True, default=num_basis, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="Radial basis functions: " + basis_doc),
+        Argument("seed", [int, None], optional=True, default=None,
+                 doc="Seed of the initial weights (default: derived from `training.seed`)."),
+    ], doc=doc)
+
+
 def model_args():
     """The ``model`` section; ``type`` picks the model family."""
     pseudo_atom = Argument("pseudo_atom", dict, [
@@ -97,6 +115,16 @@ def model_args():
         fitting_net_args(),
     ], alias=["deep_charge"], doc="Deep Charge: every grid point is a pseudo-atom whose se_e2_a descriptor "
                                   "feeds a ResNet fitting net.")
+    schnet = message_passing_args(
+        "schnet", interactions=6, num_basis=40,
+        basis_doc="Gaussians exp(−(r − kΔ)²/2Δ²) with Δ = cutoff/num_basis (DeepDFT: 0.1 Å spacing).",
+        doc="Invariant DeepDFT (SchNet-like, Jørgensen & Bhowmik 2020): continuous-filter convolutions among "
+            "atoms; probe points only receive messages and update through a forget gate.")
+    painn = message_passing_args(
+        "painn", interactions=3, num_basis=20,
+        basis_doc="sin(nπr/cutoff)/r for n = 1..num_basis, times a cosine cutoff (DeepDFT: 20).",
+        doc="Equivariant DeepDFT (PaiNN-based, Jørgensen & Bhowmik 2022): scalar and vector states; probe "
+            "points only receive messages, with the gated updates of its Eqs. 8-9.")
     return Argument("model", dict, [
         Argument("type_map", list, extra_check=lambda v: len(v) > 0 and all(isinstance(s, str) for s in v),
                  extra_check_errmsg="must be a non-empty list of element symbols",
@@ -105,7 +133,7 @@ def model_args():
                  extra_check=lambda v: v in ("float32", "float64"),
                  extra_check_errmsg="must be \"float32\" or \"float64\"",
                  doc="Floating point precision of the model: \"float32\" or \"float64\"."),
-    ], [Variant("type", [pseudo_atom], optional=True, default_tag="pseudo_atom",
+    ], [Variant("type", [pseudo_atom, schnet, painn], optional=True, default_tag="pseudo_atom",
                 doc="The model family.")], doc="The model: species, family and its hyperparameters.")
 
 
@@ -150,6 +178,12 @@ def data_args(name: str, default_probes: int, doc: str, optional: bool):
         Argument("batch_size", int, optional=True, default=1024, extra_check=_positive,
                  extra_check_errmsg="must be positive",
                  doc="Probe points per training step (training) or per evaluation chunk (validation)."),
+        Argument("structures_per_step", int, optional=True, default=0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="How a training batch is drawn: 0 takes `batch_size` probes from all structures together; "
+                     "N > 0 draws N structures at random each step and splits the batch evenly among them "
+                     "(DeepDFT: 2 structures × 1000 probes, i.e. `structures_per_step: 2`, `batch_size: 2000`). "
+                     "Ignored for validation data."),
         Argument("density_block", str, optional=True, default="total",
                  extra_check=lambda v: v in ("total", "magnetization"),
                  extra_check_errmsg="must be \"total\" or \"magnetization\"",

@@ -17,13 +17,22 @@ def si64_file(index: int) -> Path:
     return EXAMPLE_DATA / f"si64_{index}.CHGCAR.gz"
 
 
-def tiny_input(workdir: Path, **training) -> Path:
-    """A small pseudo-atom model on 2000 probes of si64_0, validated on 500 of si64_1."""
+TINY_MODELS = {
+    "pseudo_atom": {"type_map": ["Si"],
+                    "descriptor": {"type": "se_e2_a", "sel": [16], "rcut": 3.5, "rcut_smth": 0.5,
+                                   "neuron": [4, 8], "axis_neuron": 4, "env_protection": 0.5},
+                    "fitting_net": {"neuron": [16, 16]}},
+    "schnet": {"type": "schnet", "type_map": ["Si"], "cutoff": 3.0, "num_interactions": 2, "num_features": 8,
+               "num_basis": 6},
+    "painn": {"type": "painn", "type_map": ["Si"], "cutoff": 3.0, "num_interactions": 2, "num_features": 8,
+              "num_basis": 6},
+}
+
+
+def tiny_input(workdir: Path, backend: str = "pseudo_atom", **training) -> Path:
+    """A small model of ``backend`` on 2000 probes of si64_0, validated on 500 of si64_1."""
     config = {
-        "model": {"type_map": ["Si"],
-                  "descriptor": {"type": "se_e2_a", "sel": [16], "rcut": 3.5, "rcut_smth": 0.5,
-                                 "neuron": [4, 8], "axis_neuron": 4, "env_protection": 0.5},
-                  "fitting_net": {"neuron": [16, 16]}},
+        "model": TINY_MODELS[backend],
         "learning_rate": {"type": "exp", "start_lr": 3e-3, "stop_lr": 1e-4, "decay_steps": 5},
         "loss": {"type": "mse"},
         "training": {

@@ -6,7 +6,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from deepcharge.config import normalize
-from deepcharge.data.inputs import Structure, probe_inputs
+from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.models import build_model
@@ -21,6 +21,8 @@ def small_model(backend_section: dict):
 MODELS = {
     "pseudo_atom": {"descriptor": {"sel": [24, 24], "rcut": 3.5, "rcut_smth": 0.5, "neuron": [4, 8, 16],
                                    "axis_neuron": 4, "seed": 1}, "fitting_net": {"neuron": [16, 16], "seed": 2}},
+    "schnet": {"type": "schnet", "cutoff": 3.5, "num_interactions": 2, "num_features": 8, "num_basis": 6, "seed": 3},
+    "painn": {"type": "painn", "cutoff": 3.5, "num_interactions": 2, "num_features": 8, "num_basis": 6, "seed": 4},
 }
 
 
@@ -29,7 +31,8 @@ def predictor(request):
     model = small_model(MODELS[request.param])
     snapshot, probes = structure_and_probes()
     structure = Structure.from_snapshot(snapshot, model.type_map, "cpu", torch.float64)
-    inputs = probe_inputs(structure, torch.as_tensor(probes), model.rcut, model.sel)
+    spec = InputSpec.of(model)
+    inputs = {**structure_inputs(structure, spec), **probe_inputs(structure, torch.as_tensor(probes), spec)}
     density = torch.as_tensor(np.random.default_rng(0).uniform(0, 1, len(probes)))
     model.fit_statistics(inputs, density)
     return Predictor(model, chunk_size=7)

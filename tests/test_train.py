@@ -43,8 +43,16 @@ class Killed(Exception):
     """Stands for the run being killed."""
 
 
-def test_restart_continues_bit_for_bit(workdir, monkeypatch):
-    input_file = tiny_input(workdir)
+RESTART_CASES = {
+    "pseudo_atom": {},
+    "painn": {"training_data": {"systems": [str(si64_file(0)), str(si64_file(4))], "probes_per_system": 1000,
+                                "batch_size": 32, "structures_per_step": 1}},
+}
+
+
+@pytest.mark.parametrize("backend", sorted(RESTART_CASES))
+def test_restart_continues_bit_for_bit(workdir, monkeypatch, backend):
+    input_file = tiny_input(workdir, backend, **RESTART_CASES[backend])
     assert main(["train", str(input_file)]) == 0
     full_curve = read_lcurve(workdir / "lcurve.out")
     full_state = load_checkpoint("model.ckpt-20.pt")["model_state"]
@@ -88,8 +96,9 @@ def test_init_model_starts_from_weights(workdir):
     np.testing.assert_allclose(second["eps_mae_val"][0], first["eps_mae_val"][-1], rtol=1e-6)
 
 
-def test_freeze_then_test_matches_checkpoint(workdir):
-    assert main(["train", str(tiny_input(workdir))]) == 0
+@pytest.mark.parametrize("backend", ["pseudo_atom", "schnet", "painn"])
+def test_freeze_then_test_matches_checkpoint(workdir, backend):
+    assert main(["train", str(tiny_input(workdir, backend))]) == 0
     assert main(["freeze", "-c", ".", "-o", "model.pth"]) == 0
     state = load_checkpoint(".")
     model = build_model(state["config"]["model"])
@@ -100,7 +109,7 @@ def test_freeze_then_test_matches_checkpoint(workdir):
     points = snapshot.grid_points(np.arange(0, snapshot.density.size, 97))
     np.testing.assert_allclose(frozen.predict_points(snapshot, points), live.predict_points(snapshot, points),
                                rtol=1e-6, atol=1e-7)
-    assert frozen.metadata["backend"] == "pseudo_atom"
+    assert frozen.metadata["backend"] == backend
     assert frozen.metadata["training"]["steps"] == 20
 
     result = run_test("model.pth", [str(si64_file(2))], numb_points=3000, json_out="result.json", device="cpu")

@@ -1,12 +1,13 @@
 """Benchmark ``deepcharge predict`` on rattled Si diamond supercells; prints JSON.
 
-For each size it times the whole command ``deepcharge predict -m MODEL -s POSCAR -o out.CHGCAR --grid ...``
-as a subprocess (start-up, model load and file writing included), then breaks one in-process prediction,
-chunked as the Predictor chunks it, into grid points, neighbour search + padding, descriptor, fitting
-(or the whole model, for backends without a ``descriptor``) and file writing.
+For each model and size it times the whole command ``deepcharge predict -m MODEL -s POSCAR -o out.CHGCAR
+--grid ...`` as a subprocess (start-up, model load and file writing included), then breaks one in-process
+prediction, chunked as the Predictor chunks it, into grid points, atom states (message-passing backends),
+neighbour search + padding, descriptor and fitting (or the probe part of the model, for backends without a
+``descriptor``) and file writing. Several models are measured in one run, so their figures compare.
 
     OMP_WAIT_POLICY=PASSIVE python tools/bench_predict.py -m frozen_model.pth --json bench.json
-    OMP_WAIT_POLICY=PASSIVE python tools/bench_predict.py -m frozen_model.pth --sizes 64 216 --repeat 1 --threads 2
+    OMP_WAIT_POLICY=PASSIVE python tools/bench_predict.py -m se.pth schnet.pth painn.pth --sizes 64 216 --repeat 1
 
 All sizes share one grid spacing (default: 48³ points for Si64, hence 72³ for Si216 and 96³ for Si512).
 """
@@ -28,7 +29,7 @@ import ase.io
 import numpy as np
 import torch
 
-from deepcharge.data.inputs import probe_inputs
+from deepcharge.data.inputs import probe_inputs, structure_inputs
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_structure, write_density
@@ -84,11 +85,11 @@ class Laps:
         self.last = now
 
 
-def evaluate_in_stages(predictor: Predictor, structure, points: torch.Tensor, laps: Laps) -> np.ndarray:
-    """What ``Predictor._evaluate`` does, with a lap after each stage."""
+def evaluate_in_stages(predictor: Predictor, structure, states, points: torch.Tensor, laps: Laps) -> np.ndarray:
+    """What ``Predictor.evaluate`` does, with a lap after each stage."""
     module = predictor.module
     with torch.no_grad():
-        inputs = probe_inputs(structure, points, predictor.rcut, predictor.sel)
+        inputs = probe_inputs(structure, points, predictor.spec)
         laps.lap("neighbours")
         if hasattr(module, "descriptor"):
             descriptor = module.descriptor(inputs["probe_vectors"], inputs["probe_nlist"] >= 0)
@@ -96,7 +97,7 @@ def evaluate_in_stages(predictor: Predictor, structure, points: torch.Tensor, la
             values = module.fitting(descriptor)
             laps.lap("fitting")
         else:
-            values = module(inputs)
+            values = module.probe_density(states, inputs)
             laps.lap("model")
         return values.to("cpu", torch.float64).numpy()
 
@@ -111,14 +112,19 @@ def breakdown(predictor: Predictor, snapshot: Snapshot, shape, output: str) -> d
         return torch.as_tensor(snapshot.grid_points(index, shape), dtype=predictor.dtype, device=predictor.device)
 
     for _ in range(3):  # lets TorchScript's profiling executor specialise the graphs
-        evaluate_in_stages(predictor, structure, to_tensor(np.arange(min(chunk, total))), Laps(predictor.device))
+        states = predictor.atom_states(structure)
+        evaluate_in_stages(predictor, structure, states, to_tensor(np.arange(min(chunk, total))),
+                           Laps(predictor.device))
     density = np.empty(total)
     laps = Laps(predictor.device)
+    with torch.no_grad():
+        states = predictor.module.atom_states(structure_inputs(structure, predictor.spec))
+    laps.lap("atom_states")
     for start in range(0, total, chunk):
         index = np.arange(start, min(start + chunk, total))
         points = to_tensor(index)
         laps.lap("grid_points")
-        density[index] = evaluate_in_stages(predictor, structure, points, laps)
+        density[index] = evaluate_in_stages(predictor, structure, states, points, laps)
     write_density(output, Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions,
                                    cell=snapshot.cell, pbc=snapshot.pbc, density=density.reshape(shape)))
     laps.lap("writing")
@@ -127,7 +133,7 @@ def breakdown(predictor: Predictor, snapshot: Snapshot, shape, output: str) -> d
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-m", "--model", required=True, help="frozen model (.pth)")
+    parser.add_argument("-m", "--model", required=True, nargs="+", help="frozen models (.pth)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 216, 512], help="atoms per supercell (8n³)")
     parser.add_argument("--spacing", type=float, default=DEFAULT_SPACING, help="grid spacing in Å")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of the command per size")
@@ -139,29 +145,30 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    model = str(Path(args.model).resolve())
-    predictor = Predictor.from_file(model)
     report = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-                          "threads": torch.get_num_threads(), "device": str(predictor.device)},
-              "model": model, "results": []}
+                          "threads": torch.get_num_threads()}, "results": []}
     with tempfile.TemporaryDirectory() as tmp:
         for natoms in args.sizes:
             atoms = si_supercell(natoms)
             shape = [max(1, round(float(np.linalg.norm(a)) / args.spacing)) for a in atoms.cell]
             poscar, output = os.path.join(tmp, f"POSCAR_{natoms}"), os.path.join(tmp, "out.CHGCAR")
             ase.io.write(poscar, atoms, format="vasp")
-            print(f"Si{natoms}: grid {shape}", file=sys.stderr)
-            seconds = time_command(DEEPCHARGE + ["predict", "-m", model, "-s", poscar, "-o", output,
-                                                 "--grid", *map(str, shape)], args.repeat, env)
-            stages = breakdown(predictor, read_structure(poscar), shape, output)
-            points, total = int(np.prod(shape)), sum(stages.values())
-            report["results"].append({
-                "atoms": natoms, "grid": shape, "points": points,
-                "command_seconds_best": min(seconds), "command_seconds_median": statistics.median(seconds),
-                "points_per_second": points / min(seconds),
-                "breakdown_seconds": stages,
-                "breakdown_fraction": {name: s / total for name, s in stages.items()},
-            })
+            for model in [str(Path(m).resolve()) for m in args.model]:
+                predictor = Predictor.from_file(model)
+                print(f"Si{natoms}: grid {shape}, {predictor.metadata.get('backend')} {model}", file=sys.stderr)
+                seconds = time_command(DEEPCHARGE + ["predict", "-m", model, "-s", poscar, "-o", output,
+                                                     "--grid", *map(str, shape)], args.repeat, env)
+                stages = breakdown(predictor, read_structure(poscar), shape, output)
+                points, total = int(np.prod(shape)), sum(stages.values())
+                report["results"].append({
+                    "model": model, "backend": predictor.metadata.get("backend"),
+                    "parameters": predictor.metadata.get("parameters"), "device": str(predictor.device),
+                    "atoms": natoms, "grid": shape, "points": points,
+                    "command_seconds_best": min(seconds), "command_seconds_median": statistics.median(seconds),
+                    "points_per_second": points / min(seconds),
+                    "breakdown_seconds": stages,
+                    "breakdown_fraction": {name: s / total for name, s in stages.items()},
+                })
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -6,25 +6,48 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from .inputs import Structure, probe_inputs
+from .inputs import InputSpec, Structure, merge_structures, pad_slots, probe_inputs, structure_inputs
 from .snapshot import Snapshot
 
 
 @dataclass
 class ProbeSet:
-    """Model inputs (per-probe tensors), reference densities and the file each probe came from."""
+    """Per-probe model inputs, reference densities and the structure each probe belongs to.
+
+    ``structures`` holds each structure's atom inputs; batches of a backend with an atom graph carry
+    the structures their probes belong to, merged into one graph (``probe_nlist`` then indexes it).
+    """
 
     inputs: Dict[str, torch.Tensor]
     density: torch.Tensor
     system: torch.Tensor
     sources: List[str]
+    structures: List[Dict[str, torch.Tensor]]
+    needs_atoms: bool
 
     def __len__(self) -> int:
         return int(self.density.shape[0])
 
+    @property
+    def system_sizes(self) -> torch.Tensor:
+        """Probes per structure (they are stored structure by structure)."""
+        return torch.bincount(self.system, minlength=len(self.sources))
+
     def take(self, index: torch.Tensor):
-        """Inputs and densities of the probes at ``index``."""
-        return {key: value[index] for key, value in self.inputs.items()}, self.density[index]
+        """Model inputs and densities of the probes at ``index``."""
+        inputs = {key: value[index] for key, value in self.inputs.items()}
+        if self.needs_atoms:
+            systems, local = torch.unique(self.system[index], return_inverse=True)
+            atoms, offsets = merge_structures([self.structures[i] for i in systems.tolist()])
+            nlist = inputs["probe_nlist"]
+            inputs["probe_nlist"] = torch.where(nlist >= 0, nlist + offsets[local].unsqueeze(1), nlist)
+            inputs.update(atoms)
+        return inputs, self.density[index]
+
+    def head(self, count: int) -> "ProbeSet":
+        """The first ``count`` probes."""
+        return ProbeSet({k: v[:count] for k, v in self.inputs.items()}, self.density[:count], self.system[:count],
+                        self.sources, self.structures, self.needs_atoms)
 
     def chunks(self, size: int):
         """Consecutive (index, inputs, density) pieces of at most ``size`` probes."""
@@ -33,15 +56,19 @@ class ProbeSet:
             yield (index,) + self.take(index)
 
     @classmethod
-    def build(cls, snapshots: Sequence[Snapshot], samples: Sequence, type_map: Sequence[str], rcut: float,
-              sel: Sequence[int], device, dtype) -> "ProbeSet":
+    def build(cls, snapshots: Sequence[Snapshot], samples: Sequence, type_map: Sequence[str], spec: InputSpec,
+              device, dtype) -> "ProbeSet":
         """From snapshots and, for each, the (positions, densities) of its drawn probes."""
-        pieces, densities, systems = [], [], []
+        pieces, densities, systems, structures = [], [], [], []
         for number, (snapshot, (positions, density)) in enumerate(zip(snapshots, samples)):
             structure = Structure.from_snapshot(snapshot, type_map, device, dtype)
+            structures.append(structure_inputs(structure, spec))
             probes = torch.as_tensor(positions, dtype=dtype, device=device)
-            pieces.append(probe_inputs(structure, probes, rcut, sel))
+            pieces.append(probe_inputs(structure, probes, spec))
             densities.append(torch.as_tensor(np.asarray(density), dtype=dtype, device=device))
             systems.append(torch.full((len(density),), number, dtype=torch.long, device=device))
-        inputs = {key: torch.cat([piece[key] for piece in pieces]) for key in pieces[0]}
-        return cls(inputs, torch.cat(densities), torch.cat(systems), [s.source for s in snapshots])
+        width = max(piece["probe_nlist"].shape[1] for piece in pieces)
+        inputs = {"probe_vectors": torch.cat([pad_slots(p["probe_vectors"], width, 0.0) for p in pieces]),
+                  "probe_nlist": torch.cat([pad_slots(p["probe_nlist"], width, -1) for p in pieces])}
+        return cls(inputs, torch.cat(densities), torch.cat(systems), [s.source for s in snapshots], structures,
+                   spec.needs_atom_graph)

@@ -17,3 +17,26 @@ def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator):
     """Positions (P, 3) in Å and densities (P,) in e/Å³ of ``count`` random grid points of ``snapshot``."""
     index = sample_grid_indices(snapshot.density.size, count, generator)
     return snapshot.grid_points(index), snapshot.density.reshape(-1)[index]
+
+
+def batch_indices(system_sizes: torch.Tensor, total: int, batch_size: int, structures_per_step: int,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Indices of one training batch into a probe set stored structure by structure.
+
+    ``system_sizes``: probes per structure (on the device), ``total`` their sum.
+    ``structures_per_step`` ≤ 0: ``batch_size`` probes drawn uniformly from all structures together.
+    Otherwise DeepDFT's policy: that many distinct structures drawn at random, and the batch split
+    evenly among them (2 structures × 1000 probes in the paper). Everything stays on the sizes' device.
+    """
+    device = system_sizes.device
+    if structures_per_step <= 0:
+        return torch.randint(total, (batch_size,), generator=generator, device=device)
+    count = min(structures_per_step, len(system_sizes))
+    chosen = torch.randperm(len(system_sizes), generator=generator, device=device)[:count]
+    share = torch.full((count,), batch_size // count, dtype=torch.long, device=device)
+    share[: batch_size % count] += 1
+    starts = torch.cumsum(system_sizes, 0) - system_sizes
+    owner = torch.repeat_interleave(chosen, share, output_size=batch_size)
+    offset = (torch.rand(batch_size, generator=generator, device=device, dtype=torch.float64)
+              * system_sizes[owner]).long()
+    return starts[owner] + offset

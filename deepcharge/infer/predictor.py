@@ -2,12 +2,12 @@
 
 import json
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
 
-from ..data.inputs import Structure, probe_inputs
+from ..data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
 from ..data.snapshot import Snapshot
 from ..errors import DeepChargeError
 from ..utils import quiet_torchscript, resolve_device
@@ -43,8 +43,7 @@ class Predictor:
         self.dtype = next(module.parameters()).dtype
         self.chunk_size = chunk_size
         self.type_map = list(module.type_map)
-        self.rcut = float(module.rcut)
-        self.sel = list(module.sel)
+        self.spec = InputSpec.of(module)
 
     @classmethod
     def from_file(cls, path, device: str = "auto", chunk_size: int = DEFAULT_CHUNK) -> "Predictor":
@@ -56,23 +55,30 @@ class Predictor:
     def structure(self, snapshot: Snapshot) -> Structure:
         return Structure.from_snapshot(snapshot, self.type_map, self.device, self.dtype)
 
+    def atom_states(self, structure: Structure) -> Dict[str, torch.Tensor]:
+        """What the backend computes once per structure (atom states of message-passing models)."""
+        with torch.no_grad():
+            return self.module.atom_states(structure_inputs(structure, self.spec))
+
     def predict_points(self, snapshot: Snapshot, points: np.ndarray) -> np.ndarray:
         """Density (e/Å³) at Cartesian ``points`` (P, 3) of ``snapshot``'s structure."""
         structure = self.structure(snapshot)
+        states = self.atom_states(structure)
         out = np.empty(len(points))
         for start in range(0, len(points), self.chunk_size):
             chunk = torch.as_tensor(points[start:start + self.chunk_size], dtype=self.dtype, device=self.device)
-            out[start:start + len(chunk)] = self._evaluate(structure, chunk)
+            out[start:start + len(chunk)] = self.evaluate(structure, states, chunk)
         return out
 
     def iter_grid(self, snapshot: Snapshot, shape) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """(flat C-order indices, densities) of consecutive chunks of the grid ``shape`` over the cell."""
         structure = self.structure(snapshot)
+        states = self.atom_states(structure)
         total = int(np.prod(shape))
         for start in range(0, total, self.chunk_size):
             index = np.arange(start, min(start + self.chunk_size, total))
             points = torch.as_tensor(snapshot.grid_points(index, shape), dtype=self.dtype, device=self.device)
-            yield index, self._evaluate(structure, points)
+            yield index, self.evaluate(structure, states, points)
 
     def predict_grid(self, snapshot: Snapshot, shape) -> np.ndarray:
         """The density on the whole grid ``shape`` (nx, ny, nz)."""
@@ -81,7 +87,8 @@ class Predictor:
             density[index] = values
         return density.reshape(shape)
 
-    def _evaluate(self, structure: Structure, points: torch.Tensor) -> np.ndarray:
+    def evaluate(self, structure: Structure, states: Dict[str, torch.Tensor], points: torch.Tensor) -> np.ndarray:
+        """Densities at ``points`` (a tensor on the device) given the structure's ``atom_states``."""
         with torch.no_grad():
-            inputs = probe_inputs(structure, points, self.rcut, self.sel)
-            return self.module(inputs).detach().to("cpu", torch.float64).numpy()
+            inputs = probe_inputs(structure, points, self.spec)
+            return self.module.probe_density(states, inputs).detach().to("cpu", torch.float64).numpy()

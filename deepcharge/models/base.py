@@ -3,9 +3,13 @@
 A backend is a ``torch.nn.Module`` that TorchScript can compile, with:
 
 - attributes ``backend`` (its ``model.type``), ``type_map`` (list of species), ``rcut`` (probe→atom cutoff,
-  Å) and ``sel`` (per-type neighbour slots; empty for backends that take edge lists);
-- ``forward(inputs: Dict[str, Tensor]) -> Tensor``: densities (e/Å³) at the probes described by ``inputs``,
-  as built by :func:`deepcharge.data.inputs.probe_inputs`;
+  Å), ``sel`` (per-type neighbour slots; empty: every neighbour within ``rcut``, nearest first) and
+  ``atom_cutoff`` (atom→atom graph cutoff, Å; 0 when the backend needs no atom graph);
+- ``atom_states(inputs) -> Dict[str, Tensor]``: what the backend computes once per structure (empty for
+  backends that need nothing), from the atom inputs of :func:`deepcharge.data.inputs.structure_inputs`;
+- ``probe_density(states, inputs) -> Tensor``: densities (e/Å³) at the probes of ``inputs``
+  (:func:`deepcharge.data.inputs.probe_inputs`), so that large grids are evaluated in chunks against one
+  ``atom_states``; ``forward(inputs)`` does both on inputs holding atoms and probes;
 - ``fit_statistics(inputs, density)``: data statistics (normalisation, output shift and scale) from
   training probes, called once before training (not part of the compiled model).
 """

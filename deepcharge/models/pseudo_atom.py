@@ -18,6 +18,7 @@ class PseudoAtomModel(nn.Module):
     type_map: List[str]
     sel: List[int]
     rcut: float
+    atom_cutoff: float
 
     def __init__(self, type_map: List[str], descriptor: dict, fitting_net: dict, precision: str = "float32"):
         super().__init__()
@@ -27,6 +28,7 @@ class PseudoAtomModel(nn.Module):
         self.type_map = list(type_map)
         self.sel = [int(s) for s in descriptor["sel"]]
         self.rcut = float(descriptor["rcut"])
+        self.atom_cutoff = 0.0  # atoms need no graph of their own: probes see them through the descriptor
         self.descriptor = DescriptorSeA(
             ntypes=len(type_map), sel=self.sel, rcut=self.rcut, rcut_smth=descriptor["rcut_smth"],
             neuron=descriptor["neuron"], axis_neuron=descriptor["axis_neuron"], resnet_dt=descriptor["resnet_dt"],
@@ -54,7 +56,16 @@ class PseudoAtomModel(nn.Module):
         with torch.no_grad():
             self.fitting.set_statistics(self.descriptor(vectors, inputs["probe_nlist"] >= 0), density)
 
+    @torch.jit.export
+    def atom_states(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Nothing to compute per structure: every probe is described by its own environment."""
+        states: Dict[str, torch.Tensor] = {}
+        return states
+
+    @torch.jit.export
+    def probe_density(self, states: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Densities (e/Å³) at the probes of ``inputs``."""
+        return self.fitting(self.descriptor(inputs["probe_vectors"], inputs["probe_nlist"] >= 0))
+
     def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        vectors = inputs["probe_vectors"]
-        mask = inputs["probe_nlist"] >= 0
-        return self.fitting(self.descriptor(vectors, mask))
+        return self.probe_density(self.atom_states(inputs), inputs)

@@ -10,9 +10,9 @@ from typing import List, Optional
 import torch
 
 from ..analysis.metrics import DensityErrors
-from ..data.inputs import Structure, max_neighbour_counts
+from ..data.inputs import InputSpec, Structure, max_neighbour_counts
 from ..data.probe_set import ProbeSet
-from ..data.sampler import draw_probes
+from ..data.sampler import batch_indices, draw_probes
 from ..errors import DeepChargeError
 from ..io import read_density
 from ..models import build_model
@@ -77,17 +77,16 @@ class Trainer:
             self._check_same_model(self.checkpoint, "--restart")
 
         self.model = build_model(model_config).to(self.device)
-        rcut, sel, type_map = self.model.rcut, self.model.sel, model_config["type_map"]
+        spec, type_map = InputSpec.of(self.model), model_config["type_map"]
         log.info("building training probes: %d files, %d probes", len(snapshots), sum(len(d) for _, d in samples))
-        self.train_set = ProbeSet.build(snapshots, samples, type_map, rcut, sel, self.device, self.dtype)
+        self.train_set = ProbeSet.build(snapshots, samples, type_map, spec, self.device, self.dtype)
         self.valid_set = None
         validation = training.get("validation_data")
         if validation:
             files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
             valid_snapshots = [read_density(f, validation["density_block"]) for f in files]
             valid_samples = [draw_probes(s, validation["probes_per_system"], data_rng) for s in valid_snapshots]
-            self.valid_set = ProbeSet.build(valid_snapshots, valid_samples, type_map, rcut, sel,
-                                            self.device, self.dtype)
+            self.valid_set = ProbeSet.build(valid_snapshots, valid_samples, type_map, spec, self.device, self.dtype)
 
         if initial is not None:
             self._check_same_model(initial, "--init-model")
@@ -123,6 +122,8 @@ class Trainer:
         previous = checkpoint["config"] if checkpoint else None
         if training["seed"] is None:
             training["seed"] = previous["training"]["seed"] if previous else int(torch.randint(0, 2**31 - 1, ()))
+        if model.get("seed", 0) is None:
+            model["seed"] = training["seed"] + 17
         for index, section in enumerate(("descriptor", "fitting_net")):
             if section in model and model[section].get("seed", 0) is None:
                 model[section]["seed"] = training["seed"] + 17 * (index + 1)
@@ -174,9 +175,9 @@ class Trainer:
         lr_config = self.config["learning_rate"]
         numb_steps, batch_size = training["numb_steps"], training["training_data"]["batch_size"]
         loss_kind = self.config["loss"]["type"]
-        monitor = ProbeSet({k: v[:MONITOR_PROBES] for k, v in self.train_set.inputs.items()},
-                           self.train_set.density[:MONITOR_PROBES], self.train_set.system[:MONITOR_PROBES],
-                           self.train_set.sources)
+        monitor = self.train_set.head(MONITOR_PROBES)
+        structures_per_step = training["training_data"]["structures_per_step"]
+        system_sizes, total = self.train_set.system_sizes, len(self.train_set)
         scale = self.train_set.density.std()
         lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step)
         checkpoint_path = None
@@ -189,7 +190,7 @@ class Trainer:
             lr = exp_decay(step, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"], numb_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_factor"]
-            index = torch.randint(len(self.train_set), (batch_size,), generator=self.batch_rng, device=self.device)
+            index = batch_indices(system_sizes, total, batch_size, structures_per_step, self.batch_rng)
             inputs, density = self.train_set.take(index)
             loss = density_loss(loss_kind, self.model(inputs), density, scale)
             self.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,53 @@
+"""What the message-passing backends share: the atom/probe split, output scaling and seeded construction."""
+
+import contextlib
+from typing import Dict, List
+
+import torch
+from torch import nn
+
+from ..base import DTYPES
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Initialise weights from ``seed`` without touching the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+class MessagePassingModel(nn.Module):
+    """ρ̂ at probes that receive messages from atoms; atoms never receive from probes.
+
+    Subclasses implement ``atom_states`` (the atom hidden states after every interaction, computed once
+    per structure) and ``probe_density`` (probe states built from those, read out to a density in
+    units of the training density's spread, shifted by its mean).
+    """
+
+    backend: str
+    type_map: List[str]
+    sel: List[int]
+    rcut: float
+    atom_cutoff: float
+
+    def __init__(self, backend: str, type_map: List[str], cutoff: float, precision: str):
+        super().__init__()
+        self.backend = backend
+        self.type_map = list(type_map)
+        self.sel = []
+        self.rcut = float(cutoff)
+        self.atom_cutoff = float(cutoff)
+        dtype = DTYPES[precision]
+        self.register_buffer("bias", torch.zeros((), dtype=dtype))
+        self.register_buffer("scale", torch.ones((), dtype=dtype))
+
+    @torch.jit.ignore
+    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor):
+        """Output shift and scale: mean and std of the training density."""
+        density = density.to(torch.float64)
+        self.bias.fill_(float(density.mean()))
+        self.scale.fill_(float(density.std(unbiased=False).clamp_min(1e-6)))
+
+    def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.probe_density(self.atom_states(inputs), inputs)
