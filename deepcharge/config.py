@@ -80,6 +80,11 @@ def fitting_net_args():
                  extra_check_errmsg="must be positive",
                  doc="With \"whiten\": covariance eigenvalues below this fraction of the largest are raised to it, "
                      "so directions without signal are not amplified."),
+        Argument("radial_baseline", int, optional=True, default=32, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be a non-negative integer",
+                 doc="Gaussians per species of a radial baseline ρ₀(r) = Σ_atoms f_type(|r − R|), fitted to the "
+                     "training density by least squares before training (and trained with the rest); the net "
+                     "learns ρ − ρ₀, several times smaller than ρ, and reaches a lower error. 0 turns it off."),
         Argument("seed", [int, None], optional=True, default=None,
                  doc="Seed of the fitting net's initialisation (default: derived from `training.seed`)."),
     ], optional=True, default={}, doc="The fitting net: a ResNet from descriptor to density, whose output is "

@@ -119,3 +119,26 @@ def test_statistics_follow_deepmd_convention():
     assert torch.all(descriptor.mean[:, 1:] == 0)
     assert torch.allclose(descriptor.stddev[:, 0], radial.std(unbiased=False))
     assert torch.allclose(descriptor.stddev[:, 1:], angular.pow(2).mean().sqrt())
+
+
+def test_radial_baseline_recovers_profiles_that_made_the_density():
+    """A density built from known per-type radial profiles is fitted back exactly by least squares."""
+    from deepcharge.models.radial_baseline import RadialBaseline
+
+    generator = torch.Generator().manual_seed(3)
+    sel = [5, 3]
+    vectors = torch.randn(400, sum(sel), 3, generator=generator, dtype=torch.float64) * 1.5
+    mask = torch.rand(400, sum(sel), generator=generator, dtype=torch.float64) > 0.2
+    truth = RadialBaseline(sel, 4.0, 0.5, 6, torch.float64)
+    with torch.no_grad():
+        truth.coefficients.copy_(torch.randn(2, 6, generator=generator, dtype=torch.float64))
+    density = truth(vectors, mask) + 0.25  # the constant goes to the fitting net's bias
+    fitted = RadialBaseline(sel, 4.0, 0.5, 6, torch.float64)
+    fitted.fit(vectors, mask, density)
+    torch.testing.assert_close(fitted(vectors, mask), truth(vectors, mask), rtol=1e-6, atol=1e-6)
+    # beyond rcut a neighbour contributes nothing
+    far = torch.zeros(1, sum(sel), 3, dtype=torch.float64)
+    far[0, 0] = torch.tensor([4.2, 0.0, 0.0])
+    only_first = torch.zeros(1, sum(sel), dtype=torch.bool)
+    only_first[0, 0] = True
+    assert float(truth(far, only_first)) == 0.0

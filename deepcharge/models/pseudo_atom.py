@@ -8,11 +8,13 @@ from torch import nn
 from .base import DTYPES, register_model
 from .descriptor.se_e2_a import DescriptorSeA
 from .fitting import DensityFitting
+from .radial_baseline import RadialBaseline
 
 
 @register_model("pseudo_atom")
 class PseudoAtomModel(nn.Module):
-    """ρ̂(r) = F(D(r)) with D the se_e2_a descriptor of the real atoms around probe r."""
+    """ρ̂(r) = ρ₀(r) + F(D(r)): D the se_e2_a descriptor of the real atoms around probe r, ρ₀ a fitted
+    superposition of per-species radial profiles (``fitting_net.radial_baseline`` functions; 0: none)."""
 
     backend: str
     type_map: List[str]
@@ -41,6 +43,8 @@ class PseudoAtomModel(nn.Module):
             fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
             generator, dtype,
         )
+        self.baseline = RadialBaseline(self.sel, self.rcut, descriptor["rcut_smth"], fitting_net["radial_baseline"],
+                                       dtype)
 
     @classmethod
     def from_config(cls, model_config: dict) -> "PseudoAtomModel":
@@ -49,12 +53,15 @@ class PseudoAtomModel(nn.Module):
 
     @torch.jit.ignore
     def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor):
-        """Descriptor davg/dstd and the output shift/scale from training probes."""
-        vectors = inputs["probe_vectors"]
-        env = self.descriptor.environment(vectors, inputs["probe_nlist"] >= 0)
+        """Descriptor davg/dstd, the radial baseline and the output shift/scale from training probes."""
+        vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
+        env = self.descriptor.environment(vectors, mask)
         self.descriptor.set_statistics(list(torch.split(env, self.sel, dim=1)))
         with torch.no_grad():
-            self.fitting.set_statistics(self.descriptor(vectors, inputs["probe_nlist"] >= 0), density)
+            if self.baseline.num_basis:
+                self.baseline.fit(vectors, mask, density)
+            residual = density - self.baseline(vectors, mask)
+            self.fitting.set_statistics(self.descriptor(vectors, mask), residual)
 
     @torch.jit.export
     def atom_states(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -64,8 +71,9 @@ class PseudoAtomModel(nn.Module):
 
     @torch.jit.export
     def probe_density(self, states: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """Densities (e/Å³) at the probes of ``inputs``."""
-        return self.fitting(self.descriptor(inputs["probe_vectors"], inputs["probe_nlist"] >= 0))
+        """Densities (e/Å³) at the probes of ``inputs``: the fitting net's correction on the radial baseline."""
+        vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
+        return self.fitting(self.descriptor(vectors, mask)) + self.baseline(vectors, mask)
 
     def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         return self.probe_density(self.atom_states(inputs), inputs)
