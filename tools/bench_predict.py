@@ -88,18 +88,22 @@ class Laps:
 def evaluate_in_stages(predictor: Predictor, structure, states, points: torch.Tensor, laps: Laps) -> np.ndarray:
     """What ``Predictor.evaluate`` does, with a lap after each stage."""
     module = predictor.module
+    values = []
     with torch.no_grad():
         inputs = probe_inputs(structure, points, predictor.spec)
         laps.lap("neighbours")
-        if hasattr(module, "descriptor"):
-            descriptor = module.descriptor(inputs["probe_vectors"], inputs["probe_nlist"] >= 0)
-            laps.lap("descriptor")
-            values = module.fitting(descriptor)
-            laps.lap("fitting")
-        else:
-            values = module.probe_density(states, inputs)
-            laps.lap("model")
-        return values.to("cpu", torch.float64).numpy()
+        for start in range(0, points.shape[0], predictor.model_batch):
+            batch = {key: value[start:start + predictor.model_batch] for key, value in inputs.items()}
+            if hasattr(module, "descriptor"):
+                vectors, mask = batch["probe_vectors"], batch["probe_nlist"] >= 0
+                descriptor = module.descriptor(vectors, mask)
+                laps.lap("descriptor")
+                values.append(module.fitting(descriptor) + module.baseline(vectors, mask))
+                laps.lap("fitting")
+            else:
+                values.append(module.probe_density(states, batch))
+                laps.lap("model")
+        return torch.cat(values).to("cpu", torch.float64).numpy()
 
 
 def breakdown(predictor: Predictor, snapshot: Snapshot, shape, output: str) -> dict:

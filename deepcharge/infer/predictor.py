@@ -13,8 +13,11 @@ from ..errors import DeepChargeError
 from ..utils import quiet_torchscript, resolve_device
 
 METADATA_FILE = "deepcharge.json"
-# probes per model call; bounds memory (≈ a few hundred MB for the largest models)
+# probes per neighbour search; bounds memory
 DEFAULT_CHUNK = 8192
+# probes per model call on a CPU: small enough that the per-neighbour tensors stay in the cache (2-4× faster
+# than whole chunks for every backend); a GPU takes whole chunks
+CPU_MODEL_BATCH = 512
 
 
 def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
@@ -36,12 +39,14 @@ def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
 class Predictor:
     """Densities from a model: a frozen file (``from_file``) or a live module (``Predictor(module)``)."""
 
-    def __init__(self, module, metadata: Optional[dict] = None, device=None, chunk_size: int = DEFAULT_CHUNK):
+    def __init__(self, module, metadata: Optional[dict] = None, device=None, chunk_size: int = DEFAULT_CHUNK,
+                 model_batch: Optional[int] = None):
         self.module = module
         self.metadata = metadata or {}
         self.device = device or next(module.parameters()).device
         self.dtype = next(module.parameters()).dtype
         self.chunk_size = chunk_size
+        self.model_batch = model_batch or (CPU_MODEL_BATCH if torch.device(self.device).type == "cpu" else chunk_size)
         self.type_map = list(module.type_map)
         self.spec = InputSpec.of(module)
 
@@ -91,4 +96,7 @@ class Predictor:
         """Densities at ``points`` (a tensor on the device) given the structure's ``atom_states``."""
         with torch.no_grad():
             inputs = probe_inputs(structure, points, self.spec)
-            return self.module.probe_density(states, inputs).detach().to("cpu", torch.float64).numpy()
+            values = [self.module.probe_density(states, {key: value[start:start + self.model_batch]
+                                                         for key, value in inputs.items()})
+                      for start in range(0, points.shape[0], self.model_batch)]
+            return torch.cat(values).to("cpu", torch.float64).numpy()
