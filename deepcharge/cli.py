@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     test = commands.add_parser("test", help="errors of a frozen model on density files")
     test.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
-    test.add_argument("-s", "--system", nargs="+", required=True, metavar="FILE", help="density files")
+    test.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
+                      help="density files, globs, directories, stores or STORE::NAME")
     test.add_argument("-n", "--numb-points", type=int, default=0,
                       help="random grid points per file; 0 (default) takes all")
     test.add_argument("-d", "--detail-file", metavar="PREFIX", help="write per-point detail to PREFIX.<file>.out")
@@ -43,19 +44,46 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict a density file for a structure")
     predict.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
     predict.add_argument("-s", "--structure", required=True,
-                         help="density file (its structure and grid) or any structure file ASE reads")
+                         help="density file or STORE::NAME (its structure and grid), or any structure file ASE reads")
     predict.add_argument("-o", "--output", required=True, help="OUT.CHGCAR (VASP layout) or OUT.cube")
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
     where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
+    compare = commands.add_parser("compare", help="several models on the same grid points: tables and figures")
+    source = compare.add_mutually_exclusive_group(required=True)
+    source.add_argument("-m", "--model", nargs="*", metavar="MODEL", help="frozen models")
+    source.add_argument("-i", "--input", nargs="*", metavar="INPUT",
+                        help="input files: each is trained and frozen in OUTPUT/train_<name>/ first")
+    compare.add_argument("-s", "--system", nargs="*", required=True, metavar="FILE", help="density files")
+    compare.add_argument("-o", "--output", default="compare", help="output directory (compare)")
+    compare.add_argument("-n", "--numb-points", type=int, default=0,
+                         help="random grid points per file, the same for every model; 0 (default) takes all")
+    compare.add_argument("--seed", type=int,
+                         help="seed of the -n point sample (default 0); with -i also every input's training.seed")
+    compare.add_argument("--slice-file", metavar="FILE", help="density file shown in slice.png (the first of -s)")
+    compare.add_argument("--plane", choices=["xy", "xz", "yz"], default="xy", help="plane of slice.png (xy)")
+    compare.add_argument("--position", type=float, default=0.0,
+                         help="fractional position of the plane along the third axis (0.0); the nearest grid plane")
+    compare.add_argument("-c", "--checkpoint-dir", nargs="+", metavar="DIR",
+                         help="with -m: the directory each model was trained in, for lcurve.png")
+    compare.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
     info = commands.add_parser("info", help="what density files hold")
-    info.add_argument("FILES", nargs="+")
+    info.add_argument("FILES", nargs="+", help="density or structure files, globs, directories, stores or STORE::NAME")
     info.add_argument("--json", metavar="OUT", help="write the summary as JSON")
 
+    convert = commands.add_parser("convert", help="density files → one dataset store (HDF5)")
+    convert.add_argument("FILES", nargs="+", help="density files, globs or directories (every density file inside)")
+    convert.add_argument("-o", "--output", required=True, metavar="STORE", help="the store, e.g. data.h5")
+    convert.add_argument("--append", action="store_true", help="add to the store (files already in it are skipped)")
+    convert.add_argument("--density-block", choices=["total", "magnetization"], default="total",
+                         help="which block of spin-polarised files to store (total)")
+
     stat = commands.add_parser("neighbor-stat", help="largest neighbour counts per type, to set sel")
-    stat.add_argument("-s", "--system", nargs="+", required=True, metavar="FILE", help="density files")
+    stat.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
+                      help="density files, globs, directories, stores or STORE::NAME")
     stat.add_argument("-r", "--rcut", type=float, required=True, help="cut-off radius in Å")
     stat.add_argument("-t", "--type-map", nargs="+", required=True, help="element symbols, e.g. O H")
     stat.add_argument("-n", "--numb-points", type=int, default=-1, help="random grid points per file (all)")
@@ -82,9 +110,23 @@ def dispatch(args: argparse.Namespace):
     elif args.command == "predict":
         from .entrypoints.predict import run_predict
         run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device)
+    elif args.command == "compare":
+        from .entrypoints.compare import run_compare, train_and_compare
+        options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,
+                   "position": args.position, "device": args.device}
+        if args.input is None:
+            run_compare(args.model, args.system, args.output, seed=args.seed or 0,
+                        checkpoint_dirs=args.checkpoint_dir, **options)
+        elif args.checkpoint_dir:
+            raise DeepChargeError("-c/--checkpoint-dir goes with -m; with -i the training directories are used")
+        else:
+            train_and_compare(args.input, args.system, args.output, args.seed, **options)
     elif args.command == "info":
         from .entrypoints.info import run_info
         run_info(args.FILES, args.json)
+    elif args.command == "convert":
+        from .entrypoints.convert import run_convert
+        run_convert(args.FILES, args.output, args.append, args.density_block)
     elif args.command == "neighbor-stat":
         from .entrypoints.neighbor_stat import run_neighbor_stat
         run_neighbor_stat(args.system, args.rcut, args.type_map, args.numb_points)

@@ -172,34 +172,55 @@ def loss_args():
         doc="The training loss.")
 
 
-def data_args(name: str, default_probes: int, doc: str, optional: bool):
+def sampling_args():
+    """Keys of ``training_data`` only: how batches and probes are drawn, and the rotating pool."""
+    return [
+        Argument("structures_per_step", int, optional=True, default=0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="How a training batch is drawn: 0 takes `batch_size` probes from all structures together; "
+                     "N > 0 draws N structures at random each step and splits the batch evenly among them "
+                     "(DeepDFT: 2 structures × 1000 probes, i.e. `structures_per_step: 2`, `batch_size: 2000`)."),
+        Argument("importance_alpha", float, optional=True, default=0.0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="Importance sampling of probe points (Deep Density): grid points are drawn with probability "
+                     "∝ |ρ|^α (with replacement) and the loss is weighted by 1/(M·p) so it still estimates the "
+                     "mean over the grid. 0 (default) draws distinct points uniformly; Deep Density uses 1/2 for "
+                     "molecules, 6/5 for water, 1 for Al."),
+        Argument("pool_size", int, optional=True, default=0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="Snapshots held in memory at once: 0 holds all; N > 0 keeps a rotating pool of N (DeepDFT: "
+                     "20), so training on hundreds of snapshots needs the memory of N."),
+        Argument("pool_refresh", int, optional=True, default=200, extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="With a pool: steps between replacing the pool's oldest snapshot by the next one (a seeded "
+                     "order; each visit of a snapshot draws new probes)."),
+    ]
+
+
+def data_args(name: str, default_probes: int, doc: str, optional: bool, extra=()):
     """``training_data`` / ``validation_data``: density files and the probes drawn from each."""
     return Argument(name, dict, [
         Argument("systems", [list, str],
-                 doc="Density files (CHGCAR, AECCAR, PARCHG, CHG, cube; `.gz` allowed) or glob patterns; "
-                     "relative paths are taken from the input file's directory."),
+                 doc="Density files (CHGCAR, AECCAR, PARCHG, CHG, cube; `.gz` allowed), glob patterns, "
+                     "directories (every density file inside) or dataset stores (`data.h5`: all its snapshots; "
+                     "`data.h5::NAME`: one); relative paths are taken from the input file's directory."),
         Argument("probes_per_system", int, optional=True, default=default_probes,
                  doc="Grid points drawn (uniformly, without replacement) from each file; -1 takes them all."),
         Argument("batch_size", int, optional=True, default=1024, extra_check=_positive,
                  extra_check_errmsg="must be positive",
                  doc="Probe points per training step (training) or per evaluation chunk (validation)."),
-        Argument("structures_per_step", int, optional=True, default=0, extra_check=lambda v: v >= 0,
-                 extra_check_errmsg="must be non-negative",
-                 doc="How a training batch is drawn: 0 takes `batch_size` probes from all structures together; "
-                     "N > 0 draws N structures at random each step and splits the batch evenly among them "
-                     "(DeepDFT: 2 structures × 1000 probes, i.e. `structures_per_step: 2`, `batch_size: 2000`). "
-                     "Ignored for validation data."),
         Argument("density_block", str, optional=True, default="total",
                  extra_check=lambda v: v in ("total", "magnetization"),
                  extra_check_errmsg="must be \"total\" or \"magnetization\"",
                  doc="Which block of a spin-polarised file to learn: \"total\" or \"magnetization\"."),
+        *extra,
     ], optional=optional, default=None if optional else {}, doc=doc)
 
 
 def training_args():
     """The ``training`` section."""
     return Argument("training", dict, [
-        data_args("training_data", 100000, "The data trained on.", optional=False),
+        data_args("training_data", 100000, "The data trained on.", optional=False, extra=sampling_args()),
         data_args("validation_data", 10000, "Data evaluated every `disp_freq` steps (a fixed probe set per "
                                            "file) and written to `disp_file`.", optional=True),
         Argument("numb_steps", int, alias=["stop_batch", "num_steps"], extra_check=lambda v: v >= 0,
@@ -216,6 +237,11 @@ def training_args():
                  doc="Checkpoint prefix: files are `<save_ckpt>-<step>.pt`; `checkpoint` names the latest."),
         Argument("max_ckpt_keep", int, optional=True, default=5, extra_check=_positive,
                  extra_check_errmsg="must be positive", doc="How many checkpoints to keep."),
+        Argument("early_stopping_patience", int, optional=True, default=0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="Stop when the validation ε_mae has not improved for this many evaluations (every "
+                     "`disp_freq` steps); 0 never stops early. With validation data the checkpoint of the lowest "
+                     "validation error is always kept as `<save_ckpt>-best.pt` (freeze it with `-c`)."),
         Argument("device", str, optional=True, default="auto", extra_check=lambda v: v in ("auto", "cpu", "cuda")
                  or v.startswith("cuda:"), extra_check_errmsg="must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"",
                  doc="Where to train: \"auto\" takes a GPU when one is visible."),
@@ -310,6 +336,10 @@ def _check_consistency(config: dict, source: str):
         if isinstance(sel, list) and len(sel) != len(model["type_map"]):
             raise DeepChargeError(f"{source}: model.descriptor.sel has {len(sel)} entries but type_map has "
                                   f"{len(model['type_map'])}; give one neighbour count per type")
+    training = config["training"]
+    if training["early_stopping_patience"] and not training.get("validation_data"):
+        raise DeepChargeError(f"{source}: training.early_stopping_patience needs training.validation_data to "
+                              f"measure the validation error on")
     lr = config["learning_rate"]
     if lr["stop_lr"] > lr["start_lr"]:
         raise DeepChargeError(f"{source}: learning_rate.stop_lr must not exceed start_lr")

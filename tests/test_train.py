@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from deepcharge.cli import main
-from deepcharge.entrypoints.freeze import freeze_model
 from deepcharge.entrypoints.test import run_test
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density

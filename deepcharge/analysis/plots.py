@@ -1,12 +1,15 @@
-"""Figures from deepcharge's own files: learning curves (lcurve.out) and parity plots (test -d detail)."""
+"""Figures from deepcharge's own files: learning curves (lcurve.out), parity plots (test -d detail), comparisons."""
 
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..errors import DeepChargeError
 from ..utils import atomic_path
+
+# points per model in a comparison's parity plot (a regular stride through the rest)
+PARITY_POINTS = 100_000
 
 
 def _pyplot():
@@ -32,13 +35,15 @@ def read_columns(path) -> np.ndarray:
     return data
 
 
-def plot_lcurves(files: List[str], output: str):
-    """ε_mae against step and against training wall time, one line per file (and per trn/val)."""
+def plot_lcurves(files: List[str], output: str, labels: Optional[List[str]] = None):
+    """ε_mae against step and against training wall time, one line per file (and per trn/val).
+
+    Lines are labelled by ``labels``, else by each file's directory.
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for path in files:
+    for path, label in zip(files, labels or [Path(f).parent.name or Path(f).name for f in files]):
         curve = read_columns(path)
-        label = Path(path).parent.name or Path(path).name
         for column, style in (("eps_mae_val", "-"), ("eps_mae_trn", "--")):
             if column in curve.dtype.names:
                 kind = column.rsplit("_", 1)[1]
@@ -74,6 +79,66 @@ def plot_parity(files: List[str], output: str):
     histogram.set_xlabel("log10 |error| (e/Å³)")
     histogram.set_ylabel("grid points")
     histogram.legend(fontsize=8)
+    _save(fig, output)
+
+
+def plot_model_parity(reference: np.ndarray, predictions: Dict[str, np.ndarray], output):
+    """Predictions of several models against the reference at the same points, one colour per model."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+    step = max(1, reference.size // PARITY_POINTS)
+    for label, prediction in predictions.items():
+        ax.scatter(reference[::step], prediction[::step], s=1, alpha=0.3, label=label, rasterized=True)
+    ax.plot([reference.min(), reference.max()], [reference.min(), reference.max()], "k-", linewidth=0.8)
+    ax.set_xlabel("DFT density (e/Å³)")
+    ax.set_ylabel("predicted density (e/Å³)")
+    ax.legend(fontsize=8, markerscale=8)
+    _save(fig, output)
+
+
+def plot_error_histograms(reference: np.ndarray, predictions: Dict[str, np.ndarray], output):
+    """Histograms of log10 |error| of several models at the same points, on common bins."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    errors = {label: np.log10(np.maximum(np.abs(p - reference), 1e-12)) for label, p in predictions.items()}
+    bins = np.histogram_bin_edges(np.concatenate(list(errors.values())), bins=100)
+    for label, error in errors.items():
+        ax.hist(error, bins=bins, histtype="step", label=label)
+    ax.set_xlabel("log10 |error| (e/Å³)")
+    ax.set_ylabel("grid points")
+    ax.legend(fontsize=8)
+    _save(fig, output)
+
+
+def plot_slice(reference: np.ndarray, predictions: Dict[str, np.ndarray], output, title: str = "",
+               axis_names: Sequence[str] = ("x", "y"), extent: Sequence[float] = (0, 1, 0, 1)):
+    """A grid plane: the reference and each model's prediction (one colour scale), each model's error below.
+
+    Arrays are indexed (horizontal, vertical); the error maps share one symmetric scale.
+    """
+    plt = _pyplot()
+    columns = len(predictions) + 1
+    fig, axes = plt.subplots(2, columns, figsize=(3.2 * columns, 6), squeeze=False, constrained_layout=True)
+    errors = {label: prediction - reference for label, prediction in predictions.items()}
+    low = min(reference.min(), *(p.min() for p in predictions.values()))
+    high = max(reference.max(), *(p.max() for p in predictions.values()))
+    limit = max(np.abs(e).max() for e in errors.values()) or 1.0
+
+    def show(ax, values, name, **scale):
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(f"{axis_names[0]} (Å)", fontsize=8)
+        ax.set_ylabel(f"{axis_names[1]} (Å)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        return ax.imshow(values.T, origin="lower", extent=extent, **scale)
+
+    density = show(axes[0, 0], reference, "reference", cmap="viridis", vmin=low, vmax=high)
+    for column, label in enumerate(predictions, start=1):
+        show(axes[0, column], predictions[label], label, cmap="viridis", vmin=low, vmax=high)
+        error = show(axes[1, column], errors[label], f"{label} − reference", cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[1, 0].axis("off")
+    fig.colorbar(density, ax=list(axes[0]), label="density (e/Å³)")
+    fig.colorbar(error, ax=list(axes[1, 1:]), label="error (e/Å³)")
+    fig.suptitle(title, fontsize=10)
     _save(fig, output)
 
 

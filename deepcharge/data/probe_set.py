@@ -20,18 +20,18 @@ class ProbeSet:
 
     inputs: Dict[str, torch.Tensor]
     density: torch.Tensor
+    weight: torch.Tensor
     system: torch.Tensor
     sources: List[str]
     structures: List[Dict[str, torch.Tensor]]
     needs_atoms: bool
 
+    def __post_init__(self):
+        # probes per structure (they are stored structure by structure)
+        self.system_sizes = torch.bincount(self.system, minlength=len(self.sources))
+
     def __len__(self) -> int:
         return int(self.density.shape[0])
-
-    @property
-    def system_sizes(self) -> torch.Tensor:
-        """Probes per structure (they are stored structure by structure)."""
-        return torch.bincount(self.system, minlength=len(self.sources))
 
     def take(self, index: torch.Tensor):
         """Model inputs and densities of the probes at ``index``."""
@@ -46,8 +46,8 @@ class ProbeSet:
 
     def head(self, count: int) -> "ProbeSet":
         """The first ``count`` probes."""
-        return ProbeSet({k: v[:count] for k, v in self.inputs.items()}, self.density[:count], self.system[:count],
-                        self.sources, self.structures, self.needs_atoms)
+        return ProbeSet({k: v[:count] for k, v in self.inputs.items()}, self.density[:count], self.weight[:count],
+                        self.system[:count], self.sources, self.structures, self.needs_atoms)
 
     def chunks(self, size: int):
         """Consecutive (index, inputs, density) pieces of at most ``size`` probes."""
@@ -58,17 +58,26 @@ class ProbeSet:
     @classmethod
     def build(cls, snapshots: Sequence[Snapshot], samples: Sequence, type_map: Sequence[str], spec: InputSpec,
               device, dtype) -> "ProbeSet":
-        """From snapshots and, for each, the (positions, densities) of its drawn probes."""
-        pieces, densities, systems, structures = [], [], [], []
-        for number, (snapshot, (positions, density)) in enumerate(zip(snapshots, samples)):
+        """From snapshots and, for each, the (positions, densities, weights) of its drawn probes."""
+        parts = []
+        for snapshot, (positions, density, weight) in zip(snapshots, samples):
             structure = Structure.from_snapshot(snapshot, type_map, device, dtype)
-            structures.append(structure_inputs(structure, spec))
             probes = torch.as_tensor(positions, dtype=dtype, device=device)
-            pieces.append(probe_inputs(structure, probes, spec))
-            densities.append(torch.as_tensor(np.asarray(density), dtype=dtype, device=device))
-            systems.append(torch.full((len(density),), number, dtype=torch.long, device=device))
-        width = max(piece["probe_nlist"].shape[1] for piece in pieces)
-        inputs = {"probe_vectors": torch.cat([pad_slots(p["probe_vectors"], width, 0.0) for p in pieces]),
-                  "probe_nlist": torch.cat([pad_slots(p["probe_nlist"], width, -1) for p in pieces])}
-        return cls(inputs, torch.cat(densities), torch.cat(systems), [s.source for s in snapshots], structures,
-                   spec.needs_atom_graph)
+            parts.append(cls(probe_inputs(structure, probes, spec),
+                             torch.as_tensor(np.asarray(density), dtype=dtype, device=device),
+                             torch.as_tensor(np.asarray(weight), dtype=dtype, device=device),
+                             torch.zeros(len(density), dtype=torch.long, device=device), [snapshot.source],
+                             [structure_inputs(structure, spec)], spec.needs_atom_graph))
+        return cls.concat(parts)
+
+    @classmethod
+    def concat(cls, parts: Sequence["ProbeSet"]) -> "ProbeSet":
+        """Several probe sets as one, their structures numbered in order."""
+        width = max(part.inputs["probe_nlist"].shape[1] for part in parts)
+        inputs = {"probe_vectors": torch.cat([pad_slots(p.inputs["probe_vectors"], width, 0.0) for p in parts]),
+                  "probe_nlist": torch.cat([pad_slots(p.inputs["probe_nlist"], width, -1) for p in parts])}
+        offsets = np.cumsum([0] + [len(p.sources) for p in parts])
+        return cls(inputs, torch.cat([p.density for p in parts]), torch.cat([p.weight for p in parts]),
+                   torch.cat([p.system + int(offset) for p, offset in zip(parts, offsets)]),
+                   [source for p in parts for source in p.sources],
+                   [structure for p in parts for structure in p.structures], parts[0].needs_atoms)

@@ -13,10 +13,23 @@ def sample_grid_indices(npoints: int, count: int, generator: torch.Generator) ->
     return torch.randperm(npoints, generator=generator)[:count].numpy()
 
 
-def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator):
-    """Positions (P, 3) in Å and densities (P,) in e/Å³ of ``count`` random grid points of ``snapshot``."""
-    index = sample_grid_indices(snapshot.density.size, count, generator)
-    return snapshot.grid_points(index), snapshot.density.reshape(-1)[index]
+def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator, alpha: float = 0.0):
+    """Positions (P, 3) in Å, densities (P,) in e/Å³ and loss weights (P,) of ``count`` grid points.
+
+    ``alpha`` = 0: distinct points drawn uniformly, weights 1. ``alpha`` > 0: importance sampling as in
+    Deep Density, points drawn (with replacement) with probability p ∝ |ρ|^α and weighted by 1/(M p), M
+    the number of grid points, so that a weighted mean over the drawn points is an unbiased estimate of
+    the mean over the whole grid.
+    """
+    density = snapshot.density.reshape(-1)
+    if alpha == 0:
+        index = sample_grid_indices(density.size, count, generator)
+        return snapshot.grid_points(index), density[index], np.ones(len(index))
+    importance = torch.as_tensor(np.abs(density), dtype=torch.float64).pow(alpha)
+    probability = importance / importance.sum()
+    count = density.size if count < 0 else count
+    index = torch.multinomial(probability, count, replacement=True, generator=generator).numpy()
+    return snapshot.grid_points(index), density[index], 1.0 / (density.size * probability[index].numpy())
 
 
 def batch_indices(system_sizes: torch.Tensor, total: int, batch_size: int, structures_per_step: int,

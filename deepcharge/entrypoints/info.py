@@ -1,4 +1,4 @@
-"""``deepcharge info``: what a density or structure file holds."""
+"""``deepcharge info``: what density files, structure files and dataset stores hold."""
 
 import json
 from typing import List, Optional
@@ -6,7 +6,7 @@ from typing import List, Optional
 import numpy as np
 
 from deepcharge.data.snapshot import Snapshot
-from deepcharge.io import read_structure
+from deepcharge.data.systems import expand_systems, load_structure
 from deepcharge.io.files import write_atomic
 
 
@@ -55,10 +55,11 @@ def format_record(record: dict) -> str:
 
 
 def run_info(files: List[str], json_out: Optional[str] = None) -> List[dict]:
-    """Print a summary of each file and return the summaries; also write them as JSON to ``json_out``."""
+    """Print a summary of each file or store entry ``files`` names (globs, directories and stores expanded) and
+    return the summaries; also write them as JSON to ``json_out``."""
     records = []
-    for path in files:
-        records.append(describe(path, read_structure(path)))
+    for path in expand_systems(files, ".", "FILES"):
+        records.append(describe(path, load_structure(path)))
         print(format_record(records[-1]))
     if json_out:
         write_atomic(json_out, (json.dumps(records, indent=2) + "\n").encode("utf-8"), compress=False)

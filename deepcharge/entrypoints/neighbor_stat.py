@@ -6,17 +6,17 @@ import torch
 
 from ..data.inputs import Structure, max_neighbour_counts
 from ..data.sampler import draw_probes
-from ..io import read_density
+from ..data.systems import expand_systems, load_system
 from ..train.trainer import auto_sel
 
 
 def run_neighbor_stat(systems: List[str], rcut: float, type_map: List[str], numb_points: int = -1) -> dict:
-    """Counts over all grid points of every file (or ``numb_points`` random ones per file)."""
+    """Counts over all grid points of every system (or ``numb_points`` random ones per system)."""
     counts = torch.zeros(len(type_map), dtype=torch.long)
     rng = torch.Generator().manual_seed(0)
-    for path in systems:
-        snapshot = read_density(path)
-        positions, _ = draw_probes(snapshot, numb_points, rng)
+    for path in expand_systems(systems, ".", "-s"):
+        snapshot = load_system(path)
+        positions = draw_probes(snapshot, numb_points, rng)[0]
         structure = Structure.from_snapshot(snapshot, type_map, "cpu", torch.float64)
         counts = torch.maximum(counts, max_neighbour_counts(structure, torch.as_tensor(positions), rcut,
                                                             len(type_map)))

@@ -11,9 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.snapshot import Snapshot
+from ..data.systems import load_structure
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor
-from ..io import read_structure, write_density
+from ..io import write_density
 
 log = logging.getLogger("deepcharge")
 
@@ -46,7 +47,7 @@ def run_predict(model: str, structure: str, output: str, grid=None, spacing=None
     """Predict the density of ``structure`` on a grid and write it to ``output`` (format from its name)."""
     check_writable(output)
     predictor = Predictor.from_file(model, device)
-    snapshot = read_structure(structure)
+    snapshot = load_structure(structure)
     shape = grid_shape_for(snapshot, grid, spacing)
     npoints = int(np.prod(shape))
     start = time.perf_counter()

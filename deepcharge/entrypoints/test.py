@@ -9,37 +9,61 @@ import torch
 
 from ..analysis.metrics import DensityErrors
 from ..data.sampler import sample_grid_indices
+from ..data.snapshot import Snapshot
+from ..data.systems import expand_systems, load_system, system_label
 from ..infer.predictor import Predictor
-from ..io import read_density
 from ..utils import atomic_path, write_json
 
 log = logging.getLogger("deepcharge")
 
 
-def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: int = 0, block: str = "total"):
-    """(metrics dict, positions, reference, prediction) for one density file; all points when numb_points ≤ 0."""
-    snapshot = read_density(path, block)
-    reference = snapshot.density.reshape(-1)
+def sample_index(snapshot: Snapshot, numb_points: int = 0, seed: int = 0) -> np.ndarray:
+    """Sorted flat indices of ``numb_points`` random grid points of ``snapshot`` (all points when ≤ 0)."""
     if numb_points > 0:
-        index = np.sort(sample_grid_indices(reference.size, numb_points, torch.Generator().manual_seed(seed)))
-        prediction = predictor.predict_points(snapshot, snapshot.grid_points(index))
-    else:
-        index = np.arange(reference.size)
-        prediction = predictor.predict_grid(snapshot, snapshot.grid_shape).reshape(-1)
-    reference = reference[index]
+        return np.sort(sample_grid_indices(snapshot.density.size, numb_points, torch.Generator().manual_seed(seed)))
+    return np.arange(snapshot.density.size)
+
+
+def predict_index(predictor: Predictor, snapshot: Snapshot, index: np.ndarray) -> np.ndarray:
+    """The prediction at flat grid ``index``: the whole grid in one pass when ``index`` covers it."""
+    if len(index) == snapshot.density.size:
+        return predictor.predict_grid(snapshot, snapshot.grid_shape).reshape(-1)
+    return predictor.predict_points(snapshot, snapshot.grid_points(index))
+
+
+def file_metrics(path: str, snapshot: Snapshot, index: np.ndarray, prediction: np.ndarray):
+    """(metrics dict, DensityErrors) of ``prediction`` at flat grid ``index`` of ``snapshot``."""
+    reference = snapshot.density.reshape(-1)[index]
     errors = DensityErrors().add(reference, prediction)
     # the mean over (a uniform sample of) the grid times the volume: exact for all points, an estimate otherwise
     metrics = {"file": str(path), **errors.summary(),
                "electrons_ref": float(reference.mean() * snapshot.volume),
                "electrons_pred": float(prediction.mean() * snapshot.volume),
-               "electrons_estimated_from_sample": bool(numb_points > 0 and len(index) < snapshot.density.size)}
-    return metrics, errors, snapshot.grid_points(index), reference, prediction
+               "electrons_estimated_from_sample": bool(len(index) < snapshot.density.size)}
+    return metrics, errors
+
+
+def overall_metrics(files: List[dict], errors: List[DensityErrors]) -> dict:
+    """Metrics over all points of several files; electrons summed over the files."""
+    overall = DensityErrors()
+    for part in errors:
+        overall.merge(part)
+    return {**overall.summary(), "electrons_ref": sum(m["electrons_ref"] for m in files),
+            "electrons_pred": sum(m["electrons_pred"] for m in files)}
+
+
+def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: int = 0, block: str = "total"):
+    """(metrics, errors, positions, reference, prediction) of one system; all points when numb_points ≤ 0."""
+    snapshot = load_system(path, block)
+    index = sample_index(snapshot, numb_points, seed)
+    prediction = predict_index(predictor, snapshot, index)
+    metrics, errors = file_metrics(path, snapshot, index, prediction)
+    return metrics, errors, snapshot.grid_points(index), snapshot.density.reshape(-1)[index], prediction
 
 
 def write_detail(prefix: str, path: str, positions, reference, prediction):
-    """Per-point detail: ``<prefix>.<file stem>.out`` with columns x y z (Å) rho_ref rho_pred (e/Å³)."""
-    stem = Path(path).name.split(".")[0]
-    target = f"{prefix}.{stem}.out"
+    """Per-point detail: ``<prefix>.<system label>.out`` with columns x y z (Å) rho_ref rho_pred (e/Å³)."""
+    target = f"{prefix}.{system_label(path)}.out"
     with atomic_path(target) as tmp:
         np.savetxt(tmp, np.column_stack([positions, reference, prediction]), fmt="%.6f %.6f %.6f %.8e %.8e",
                    header="x y z rho_ref rho_pred")
@@ -48,21 +72,17 @@ def write_detail(prefix: str, path: str, positions, reference, prediction):
 
 def run_test(model: str, systems: List[str], numb_points: int = 0, detail: Optional[str] = None,
              json_out: Optional[str] = None, device: str = "auto", seed: int = 0) -> dict:
-    """Evaluate ``model`` on every file of ``systems``; print a table, optionally write detail and JSON."""
+    """Evaluate ``model`` on every system ``systems`` names (files, globs, directories, stores); print a table,
+    optionally write detail and JSON."""
     predictor = Predictor.from_file(model, device)
-    files, overall = [], DensityErrors()
-    electrons_ref = electrons_pred = 0.0
-    for path in systems:
-        metrics, errors, positions, reference, prediction = evaluate_file(predictor, path, numb_points, seed)
+    files, errors = [], []
+    for path in expand_systems(systems, ".", "-s"):
+        metrics, file_errors, positions, reference, prediction = evaluate_file(predictor, path, numb_points, seed)
         files.append(metrics)
-        overall.merge(errors)
-        electrons_ref += metrics["electrons_ref"]
-        electrons_pred += metrics["electrons_pred"]
+        errors.append(file_errors)
         if detail:
             write_detail(detail, path, positions, reference, prediction)
-    result = {"model": str(model),
-              "overall": {**overall.summary(), "electrons_ref": electrons_ref, "electrons_pred": electrons_pred},
-              "files": files}
+    result = {"model": str(model), "overall": overall_metrics(files, errors), "files": files}
     _print_table(result)
     if json_out:
         write_json(json_out, result)

@@ -19,7 +19,13 @@ def run_train(input_file: str, restart: Optional[str] = None, init_model: Option
         raise DeepChargeError("--restart and --init-model exclude each other: restart continues a run, "
                               "init-model starts a new one from its weights")
     config = normalize(load_input_file(input_file), str(input_file))
-    trainer = Trainer(config, Path(input_file).resolve().parent, restart=restart, init_model=init_model)
+    return train_config(config, Path(input_file).resolve().parent, restart, init_model, output)
+
+
+def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, init_model: Optional[str] = None,
+                 output: str = "out.json") -> str:
+    """Train from a normalised input whose relative paths start at ``base_dir``; returns the final checkpoint."""
+    trainer = Trainer(config, base_dir, restart=restart, init_model=init_model)
     write_json(output, trainer.config)
     log.info("normalised input written to %s", output)
     checkpoint = trainer.run()

@@ -6,14 +6,14 @@ magnetisation (after a line of per-atom values); non-collinear files hold three 
 """
 
 import io
-from typing import NamedTuple, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 from ase.data import chemical_symbols
 
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
-from deepcharge.io.files import parse_values, read_text, write_atomic
+from deepcharge.io.files import open_atomic_binary, parse_values, read_text
 
 BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}
 
@@ -26,6 +26,10 @@ class PoscarHeader(NamedTuple):
     species: Optional[list]
     counts: list
     positions: np.ndarray
+
+
+# values formatted at a time when writing: bounds the memory of the text being built
+WRITE_BLOCK = 1 << 20
 
 
 def _floats(line, count, path, what):
@@ -291,22 +295,44 @@ def write_chgcar(path, snapshot: Snapshot, comment: Optional[str] = None) -> Non
     """
     if snapshot.density is None:
         raise FileFormatError(path, "cannot write a CHGCAR: the snapshot has no density")
-    density = np.asarray(snapshot.density, dtype=float)
-    if not np.isfinite(density).all():
-        raise FileFormatError(path, "cannot write a CHGCAR: the density holds NaN/inf values")
-    cell = np.asarray(snapshot.cell, dtype=float)
-    frac = (np.asarray(snapshot.positions, dtype=float) - snapshot.origin) @ np.linalg.inv(cell)
-    names, counts = _species_runs(snapshot.symbols)
+    values = np.asarray(snapshot.density, dtype=float).ravel(order="F")
+    blocks = (values[start:start + WRITE_BLOCK] for start in range(0, values.size, WRITE_BLOCK))
+    write_chgcar_blocks(path, snapshot, snapshot.density.shape, blocks, comment)
+
+
+def write_chgcar_blocks(path, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
+                        comment: Optional[str] = None) -> None:
+    """Write a CHGCAR whose density (e/Å³, x fastest) arrives in consecutive ``blocks``, atomically.
+
+    Only one block is held at a time, so a predicted grid can be written as it is computed.
+    """
+    cell = np.asarray(structure.cell, dtype=float)
+    frac = (np.asarray(structure.positions, dtype=float) - structure.origin) @ np.linalg.inv(cell)
+    names, counts = _species_runs(structure.symbols)
     if comment is None:
-        formula = snapshot.to_ase().get_chemical_formula()
+        formula = structure.to_ase().get_chemical_formula()
         comment = f"{formula} density by deepcharge (no augmentation occupancies: not for ICHARG=1)"
     lines = [" ".join(comment.split()), "   1.00000000000000"]
     lines += ["".join(f" {x:21.16f}" for x in row) for row in cell]
     lines += ["".join(f" {n:>4}" for n in names), "".join(f" {n:5d}" for n in counts), "Direct"]
     lines += ["".join(f" {x:19.16f}" for x in row) for row in frac]
-    lines += ["", "".join(f" {n:4d}" for n in density.shape), ""]
+    lines += ["", "".join(f" {int(n):4d}" for n in shape), ""]
+    volume = structure.volume
+    with open_atomic_binary(path) as handle:
+        handle.write("\n".join(lines).encode("ascii"))
+        pending = np.empty(0)
+        for block in blocks:
+            block = np.concatenate([pending, np.asarray(block, dtype=float).ravel()])
+            if not np.isfinite(block).all():
+                raise FileFormatError(path, "cannot write a CHGCAR: the density holds NaN/inf values")
+            whole = block.size // 5 * 5
+            handle.write(_format_or_fail(path, block[:whole] * volume))
+            pending = block[whole:]
+        handle.write(_format_or_fail(path, pending * volume))
+
+
+def _format_or_fail(path, values: np.ndarray) -> bytes:
     try:
-        values = format_values(density.ravel(order="F") * snapshot.volume)
+        return format_values(values)
     except ValueError as err:
         raise FileFormatError(path, f"cannot write a CHGCAR: {err}") from None
-    write_atomic(path, "\n".join(lines).encode("ascii") + values)

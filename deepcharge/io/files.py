@@ -1,5 +1,6 @@
 """Plumbing shared by the readers and writers: gzip-aware reading, atomic writing, number parsing."""
 
+import contextlib
 import gzip
 import io
 import os
@@ -55,6 +56,24 @@ def write_atomic(path, data: bytes, compress=None) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "xb") as handle:
             handle.write(data)
+
+
+@contextlib.contextmanager
+def open_atomic_binary(path, compress=None):
+    """A binary handle on a temporary file that replaces ``path`` when the block ends without error.
+
+    The stream is gzipped when ``compress`` is true, or when it is None and the name ends in ``.gz``.
+    """
+    path = os.fspath(path)
+    if compress is None:
+        compress = path.endswith(".gz")
+    with atomic_path(path) as tmp:
+        with open(tmp, "xb") as raw:
+            if compress:
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as zipped:
+                    yield zipped
+            else:
+                yield raw
 
 
 def _is_float(text) -> bool:

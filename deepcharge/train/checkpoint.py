@@ -28,6 +28,14 @@ def save_checkpoint(prefix: str, step: int, state: dict, keep: int) -> Path:
     return target
 
 
+def save_best_checkpoint(prefix: str, state: dict) -> Path:
+    """Write ``state`` as ``<prefix>-best.pt`` (the lowest validation error so far; never pruned)."""
+    target = Path(f"{prefix}-best.pt")
+    with atomic_path(target) as tmp:
+        torch.save(state, tmp)
+    return target
+
+
 def _prune(prefix: str, keep: int):
     prefix_path = Path(prefix)
     found = []

@@ -1,6 +1,5 @@
 """The training loop shared by every backend: probe sets, Adam with the exp schedule, lcurve, checkpoints."""
 
-import glob
 import logging
 import math
 import time
@@ -11,14 +10,15 @@ import torch
 
 from ..analysis.metrics import DensityErrors
 from ..data.inputs import InputSpec, Structure, max_neighbour_counts
+from ..data.pool import TrainingPool
 from ..data.probe_set import ProbeSet
 from ..data.sampler import batch_indices, draw_probes
+from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
-from ..io import read_density
 from ..models import build_model
 from ..models.base import DTYPES
 from ..utils import resolve_device
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
 from .lr import exp_decay
 
@@ -30,21 +30,6 @@ MONITOR_PROBES = 10000
 STAT_PROBES = 20000
 # probes per forward pass when evaluating
 EVAL_CHUNK = 8192
-
-
-def resolve_systems(systems, base_dir: Path, where: str) -> List[str]:
-    """Expand ``systems`` (a path, glob or list of them, relative to ``base_dir``) to existing files."""
-    patterns = [systems] if isinstance(systems, str) else list(systems)
-    if not patterns:
-        raise DeepChargeError(f"{where}: the list of density files is empty")
-    files = []
-    for pattern in patterns:
-        full = str(Path(base_dir, pattern)) if not Path(pattern).is_absolute() else pattern
-        matches = sorted(glob.glob(full)) if glob.has_magic(full) else ([full] if Path(full).is_file() else [])
-        if not matches:
-            raise DeepChargeError(f"{where}: no density file matches `{pattern}` (looked in {base_dir})")
-        files += matches
-    return files
 
 
 def auto_sel(counts: torch.Tensor) -> List[int]:
@@ -67,44 +52,50 @@ class Trainer:
         self.dtype = DTYPES[config["model"]["precision"]]
         model_config = config["model"]
 
-        data_rng = torch.Generator().manual_seed(training["seed"])
-        train_files = resolve_systems(training["training_data"]["systems"], self.base_dir,
-                                      "training.training_data.systems")
-        snapshots = [read_density(f, training["training_data"]["density_block"]) for f in train_files]
-        samples = [draw_probes(s, training["training_data"]["probes_per_system"], data_rng) for s in snapshots]
-        self._resolve_sel(snapshots, samples)
+        data = training["training_data"]
+        train_files = resolve_systems(data["systems"], self.base_dir, "training.training_data.systems")
+        self.pool = TrainingPool(train_files, lambda path: load_system(path, data["density_block"]),
+                                 data["probes_per_system"], data["importance_alpha"], data["pool_size"],
+                                 data["pool_refresh"], training["seed"])
+        self._resolve_sel()
         if self.checkpoint is not None:
             self._check_same_model(self.checkpoint, "--restart")
 
         self.model = build_model(model_config).to(self.device)
         spec, type_map = InputSpec.of(self.model), model_config["type_map"]
-        log.info("building training probes: %d files, %d probes", len(snapshots), sum(len(d) for _, d in samples))
-        self.train_set = ProbeSet.build(snapshots, samples, type_map, spec, self.device, self.dtype)
+        self.pool.set_model_inputs(type_map, spec, self.device, self.dtype)
+        start = self.pool.at_step(int(self.checkpoint["step"]) if self.checkpoint else 0)
+        log.info("training probes: %d files, %d in the pool, %d probes", len(train_files), len(start.sources),
+                 len(start))
         self.valid_set = None
         validation = training.get("validation_data")
         if validation:
+            data_rng = torch.Generator().manual_seed(training["seed"])
             files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
-            valid_snapshots = [read_density(f, validation["density_block"]) for f in files]
+            valid_snapshots = [load_system(f, validation["density_block"]) for f in files]
             valid_samples = [draw_probes(s, validation["probes_per_system"], data_rng) for s in valid_snapshots]
             self.valid_set = ProbeSet.build(valid_snapshots, valid_samples, type_map, spec, self.device, self.dtype)
 
+        self.loss_scale = float(start.density.std())
         if initial is not None:
             self._check_same_model(initial, "--init-model")
             self.model.load_state_dict(initial["model_state"])
         elif self.checkpoint is None:
-            stats_inputs, stats_density = self.train_set.take(torch.arange(min(STAT_PROBES, len(self.train_set)),
-                                                                           device=self.device))
+            stats_inputs, stats_density = start.take(torch.arange(min(STAT_PROBES, len(start)), device=self.device))
             self.model.fit_statistics(stats_inputs, stats_density)
         self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
         self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
         self.start_step = 0
         self.wall_time = 0.0
+        self.best = {"eps_mae_val": math.inf, "step": 0, "stale": 0}
         if self.checkpoint is not None:
             self.model.load_state_dict(self.checkpoint["model_state"])
             self.optimizer.load_state_dict(self.checkpoint["optimizer_state"])
             self.batch_rng.set_state(self.checkpoint["batch_rng_state"])
             self.start_step = int(self.checkpoint["step"])
             self.wall_time = float(self.checkpoint["wall_time"])
+            self.loss_scale = float(self.checkpoint["loss_scale"])
+            self.best = dict(self.checkpoint["best"])
 
     def _parameter_groups(self) -> List[dict]:
         """The descriptor's parameters (if the model has one) learn at ``descriptor_lr_factor`` × the rate."""
@@ -128,14 +119,14 @@ class Trainer:
             if section in model and model[section].get("seed", 0) is None:
                 model[section]["seed"] = training["seed"] + 17 * (index + 1)
 
-    def _resolve_sel(self, snapshots, samples):
-        """Replace ``sel: auto`` by counts from the training probes."""
+    def _resolve_sel(self):
+        """Replace ``sel: auto`` by counts from the training probes (every snapshot's first draw)."""
         descriptor = self.config["model"].get("descriptor")
         if descriptor is None or descriptor["sel"] != "auto":
             return
         type_map = self.config["model"]["type_map"]
         counts = torch.zeros(len(type_map), dtype=torch.long)
-        for snapshot, (positions, _) in zip(snapshots, samples):
+        for snapshot, (positions, _, _) in self.pool.first_visits():
             structure = Structure.from_snapshot(snapshot, type_map, self.device, self.dtype)
             probes = torch.as_tensor(positions, dtype=self.dtype, device=self.device)
             counts = torch.maximum(counts, max_neighbour_counts(structure, probes, descriptor["rcut"],
@@ -167,59 +158,79 @@ class Trainer:
             "batch_rng_state": self.batch_rng.get_state(),
             "step": step,
             "wall_time": self.wall_time,
+            "loss_scale": self.loss_scale,
+            "best": dict(self.best),
         }
 
     def run(self):
-        """Train from ``start_step`` to ``numb_steps``; returns the last checkpoint's path."""
+        """Train from ``start_step`` to ``numb_steps`` (or an early stop); returns the last checkpoint's path."""
         training = self.config["training"]
-        lr_config = self.config["learning_rate"]
         numb_steps, batch_size = training["numb_steps"], training["training_data"]["batch_size"]
         loss_kind = self.config["loss"]["type"]
-        monitor = self.train_set.head(MONITOR_PROBES)
         structures_per_step = training["training_data"]["structures_per_step"]
-        system_sizes, total = self.train_set.system_sizes, len(self.train_set)
-        scale = self.train_set.density.std()
         lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step)
-        checkpoint_path = None
+        checkpoint_path, done = None, self.start_step
         tick, tick_step = time.perf_counter(), self.start_step
         if self.start_step == 0:
-            lcurve.write(0, self.evaluate(monitor), self.valid_set and self.evaluate(self.valid_set),
-                         exp_decay(0, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"],
-                                   numb_steps), self.wall_time)
+            lcurve.write(0, self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES)),
+                         self.valid_set and self.evaluate(self.valid_set), self._lr(0), self.wall_time)
         for step in range(self.start_step, numb_steps):
-            lr = exp_decay(step, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"], numb_steps)
+            lr = self._lr(step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_factor"]
-            index = batch_indices(system_sizes, total, batch_size, structures_per_step, self.batch_rng)
-            inputs, density = self.train_set.take(index)
-            loss = density_loss(loss_kind, self.model(inputs), density, scale)
+            probes = self.pool.at_step(step)
+            index = batch_indices(probes.system_sizes, len(probes), batch_size, structures_per_step, self.batch_rng)
+            inputs, density = probes.take(index)
+            loss = density_loss(loss_kind, self.model(inputs), density, self.loss_scale, probes.weight[index])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             done = step + 1
+            stop = False
             if done % training["disp_freq"] == 0 or done == numb_steps:
                 now = time.perf_counter()
                 self.wall_time += now - tick
                 rate = (done - tick_step) / max(now - tick, 1e-9)
                 tick, tick_step = now, done
-                train_errors = self.evaluate(monitor)
+                train_errors = self.evaluate(probes.head(MONITOR_PROBES))
                 valid_errors = self.valid_set and self.evaluate(self.valid_set)
                 lcurve.write(done, train_errors, valid_errors, lr, self.wall_time)
                 shown = valid_errors or train_errors
                 log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %.1f steps/s  ETA %s", done,
                          numb_steps, lr, "val" if valid_errors else "trn", shown.eps_mae_percent, shown.rmse,
                          rate, _format_eta((numb_steps - done) / max(rate, 1e-9)))
+                if valid_errors:
+                    stop = self._track_best(done, valid_errors.eps_mae_percent)
                 tick = time.perf_counter()  # evaluation time does not count as training time
-            if done % training["save_freq"] == 0 or done == numb_steps:
+            if done % training["save_freq"] == 0 or done == numb_steps or stop:
                 self.wall_time += time.perf_counter() - tick
                 tick = time.perf_counter()
                 checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done),
                                                   training["max_ckpt_keep"])
+            if stop:
+                log.info("early stop at step %d: validation eps_mae has not improved for %d evaluations; "
+                         "best %.4f %% at step %d (%s-best.pt)", done, self.best["stale"],
+                         self.best["eps_mae_val"], self.best["step"], training["save_ckpt"])
+                break
         lcurve.close()
-        if checkpoint_path is None and numb_steps == self.start_step:
-            checkpoint_path = save_checkpoint(training["save_ckpt"], numb_steps, self._state(numb_steps),
-                                              training["max_ckpt_keep"])
+        if checkpoint_path is None and done == self.start_step:
+            checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done), training["max_ckpt_keep"])
         return checkpoint_path
+
+    def _lr(self, step: int) -> float:
+        lr_config = self.config["learning_rate"]
+        return exp_decay(step, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"],
+                         self.config["training"]["numb_steps"])
+
+    def _track_best(self, step: int, eps_mae_val: float) -> bool:
+        """Keep ``<save_ckpt>-best.pt`` at the lowest validation error; True when patience has run out."""
+        if eps_mae_val < self.best["eps_mae_val"]:
+            self.best.update(eps_mae_val=eps_mae_val, step=step, stale=0)
+            save_best_checkpoint(self.config["training"]["save_ckpt"], self._state(step))
+        else:
+            self.best["stale"] += 1
+        patience = self.config["training"]["early_stopping_patience"]
+        return bool(patience) and self.best["stale"] >= patience
 
 
 def _architecture(model_config: dict) -> dict:

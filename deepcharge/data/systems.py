@@ -1,0 +1,80 @@
+"""The systems commands and input files name: density files, globs, directories and dataset stores.
+
+A system reference is a density file's path or ``<store>::<name>``, one snapshot of a dataset store.
+"""
+
+import glob
+from pathlib import Path
+from typing import List
+
+from ..errors import DeepChargeError, FileFormatError
+from ..io import is_density_file, read_density, read_structure
+from ..io.store import check_store_name, is_store, read_store_snapshot, store_names
+from .snapshot import Snapshot
+
+STORE_SUFFIXES = (".h5", ".hdf5")
+
+
+def split_reference(reference):
+    """(store path, name) for ``<store>::<name>``; (path, None) for a file."""
+    path, separator, name = str(reference).rpartition("::")
+    return (path, name) if separator else (str(reference), None)
+
+
+def _expand_path(path: str) -> List[str]:
+    """A directory's density files (sorted), a store's snapshots, or the file itself."""
+    if Path(path).is_dir():
+        return sorted(str(p) for p in Path(path).iterdir() if is_density_file(p))
+    if Path(path).suffix.lower() in STORE_SUFFIXES or is_store(path):
+        return [f"{path}::{name}" for name in store_names(path)]
+    return [path]
+
+
+def expand_systems(patterns, base_dir, where: str) -> List[str]:
+    """System references for ``patterns``, relative to ``base_dir``: files, globs, directories (every density
+    file inside), stores (every snapshot) and ``<store>::<name>`` (that one); ``where`` names them in errors."""
+    references = []
+    for pattern in map(str, patterns):
+        full = str(Path(base_dir, pattern))
+        path, name = split_reference(full)
+        if name is not None:
+            check_store_name(path, name)
+            references.append(full)
+            continue
+        matches = sorted(glob.glob(full)) if glob.has_magic(full) else ([full] if Path(full).exists() else [])
+        found = [reference for match in matches for reference in _expand_path(match)]
+        if not found:
+            raise DeepChargeError(f"{where}: no density file matches `{pattern}` (looked in "
+                                  f"{Path(base_dir).resolve()})")
+        references += found
+    return references
+
+
+def resolve_systems(systems, base_dir: Path, where: str) -> List[str]:
+    """Expand ``systems`` (an input file's reference, glob or list of them, relative to ``base_dir``)."""
+    patterns = [systems] if isinstance(systems, str) else list(systems)
+    if not patterns:
+        raise DeepChargeError(f"{where}: the list of density files is empty")
+    return expand_systems(patterns, base_dir, where)
+
+
+def load_system(reference, block="total") -> Snapshot:
+    """The snapshot a reference names, its ``block`` density: a store entry or a density file."""
+    path, name = split_reference(reference)
+    return read_density(path, block) if name is None else read_store_snapshot(path, name, block)
+
+
+def load_structure(reference) -> Snapshot:
+    """A store entry, or any file :func:`deepcharge.io.read_structure` reads (the density kept when it has one)."""
+    path, name = split_reference(reference)
+    if name is not None:
+        return read_store_snapshot(path, name)
+    if is_store(path):
+        raise FileFormatError(path, f"a dataset store holds many snapshots: name one, as `{path}::NAME`")
+    return read_structure(path)
+
+
+def system_label(reference) -> str:
+    """A short name for output file names: the store entry's name, or the file name up to its first dot."""
+    path, name = split_reference(reference)
+    return Path(path).name.split(".")[0] if name is None else name

@@ -1,0 +1,191 @@
+"""``deepcharge compare``: several models on the same grid points of the same files; tables and figures."""
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from ..analysis.plots import plot_error_histograms, plot_lcurves, plot_model_parity, plot_slice
+from ..config import load_input_file, normalize
+from ..data.inputs import atom_types
+from ..data.snapshot import Snapshot
+from ..data.systems import expand_systems, load_system
+from ..errors import DeepChargeError, FileFormatError
+from ..infer.predictor import Predictor
+from ..utils import atomic_path, write_json
+from .freeze import freeze_model
+from .train import train_config
+from .test import file_metrics, overall_metrics, predict_index, sample_index
+
+log = logging.getLogger("deepcharge")
+
+# the grid axis normal to each plane of slice.png
+PLANE_NORMAL = {"xy": 2, "xz": 1, "yz": 0}
+METRIC_COLUMNS = "ε_mae (%) | MAE (e/Å³) | RMSE (e/Å³) | max error (e/Å³) | electrons ref | electrons pred"
+
+
+def run_compare(models: List[str], systems: List[str], output: str = "compare", numb_points: int = 0,
+                seed: int = 0, slice_file: Optional[str] = None, plane: str = "xy", position: float = 0.0,
+                checkpoint_dirs: Optional[List[str]] = None, device: str = "auto") -> dict:
+    """Evaluate every model on the same points of every file; write summary.json, summary.md and figures to
+    ``output``, plus lcurve.png from ``checkpoint_dirs`` (the directories the models were trained in)."""
+    if not models:
+        raise DeepChargeError("no models to compare: give frozen model files after -m (or input files after -i)")
+    if not systems:
+        raise DeepChargeError("no density files to compare on: give them after -s")
+    if checkpoint_dirs and len(checkpoint_dirs) != len(models):
+        raise DeepChargeError(f"{len(checkpoint_dirs)} checkpoint directories (-c) for {len(models)} models (-m): "
+                              "give one per model, in the same order")
+    lcurves = [str(Path(folder, "lcurve.out")) for folder in checkpoint_dirs or []]
+    for path in lcurves:
+        if not Path(path).is_file():
+            raise FileFormatError(path, "no such file; -c takes the directory each model was trained in")
+    systems = expand_systems(systems, ".", "-s")
+    predictors = [Predictor.from_file(model, device) for model in models]
+    labels = model_labels(models)
+    slice_path = slice_file or systems[0]
+    slice_snapshot = check_species(load_system(slice_path), models, predictors)
+    # the slice first: TorchScript optimises a model during its first calls, which the timing should not see
+    slice_reference, slice_predictions, where, extent = slice_maps(slice_snapshot, predictors, labels, plane, position)
+
+    runs = [{"files": [], "errors": [], "predictions": [], "seconds": 0.0} for _ in models]
+    references = []
+    for path in systems:
+        snapshot = check_species(load_system(path), models, predictors)
+        index = sample_index(snapshot, numb_points, seed)
+        references.append(snapshot.density.reshape(-1)[index])
+        for predictor, run in zip(predictors, runs):
+            start = time.perf_counter()
+            prediction = predict_index(predictor, snapshot, index)
+            run["seconds"] += time.perf_counter() - start
+            metrics, errors = file_metrics(path, snapshot, index, prediction)
+            run["files"].append(metrics)
+            run["errors"].append(errors)
+            run["predictions"].append(prediction)
+    reference = np.concatenate(references)
+    summary = {"files": [str(path) for path in systems], "points_per_file": [len(r) for r in references],
+               "models": [model_summary(model, predictor, run, reference.size)
+                          for model, predictor, run in zip(models, predictors, runs)]}
+    predictions = {label: np.concatenate(run["predictions"]) for label, run in zip(labels, runs)}
+
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown = summary_markdown(summary, labels)
+    write_json(folder / "summary.json", summary)
+    with atomic_path(folder / "summary.md") as tmp:
+        Path(tmp).write_text(markdown)
+    plot_model_parity(reference, predictions, folder / "parity.png")
+    plot_error_histograms(reference, predictions, folder / "error_hist.png")
+    plot_slice(slice_reference, slice_predictions, folder / "slice.png", title=f"{Path(slice_path).name}, {where}",
+               axis_names=tuple(plane), extent=extent)
+    if lcurves:
+        plot_lcurves(lcurves, folder / "lcurve.png", labels)
+    print(markdown, end="")
+    log.info("comparison of %d models written to %s/", len(models), folder)
+    return summary
+
+
+def train_and_compare(inputs: List[str], systems: List[str], output: str = "compare", seed: Optional[int] = None,
+                      **options) -> dict:
+    """Train and freeze every input in ``output``/train_<input name>/ (all with training.seed ``seed`` when
+    given), then compare the frozen models with their learning curves; ``options`` go to :func:`run_compare`."""
+    if not inputs:
+        raise DeepChargeError("no input files to train: give them after -i")
+    if not systems:
+        raise DeepChargeError("no density files to compare on: give them after -s")
+    folders = [Path(output, f"train_{Path(path).stem}") for path in inputs]
+    if len(set(folders)) < len(folders):
+        raise DeepChargeError(f"input files {' '.join(map(str, inputs))}: give them distinct names; each trains "
+                              f"in {output}/train_<name>/")
+    configs = [normalize(load_input_file(path), str(path)) for path in inputs]  # every input checked first
+    for path, config, folder in zip(inputs, configs, folders):
+        if seed is not None:
+            config["training"]["seed"] = seed
+        base_dir = Path(path).resolve().parent  # relative paths in the input are taken from its directory
+        folder.mkdir(parents=True, exist_ok=True)
+        cwd = os.getcwd()
+        os.chdir(folder)  # training writes to the current directory
+        try:
+            log.info("training %s in %s", path, folder)
+            train_config(config, base_dir)
+            freeze_model(".", "frozen_model.pth")
+        finally:
+            os.chdir(cwd)
+    return run_compare([str(folder / "frozen_model.pth") for folder in folders], systems, output,
+                       seed=seed or 0, checkpoint_dirs=[str(folder) for folder in folders], **options)
+
+
+def check_species(snapshot: Snapshot, models: List[str], predictors: List[Predictor]) -> Snapshot:
+    """``snapshot``, once every model knows its species; else an error naming the model and the file."""
+    for model, predictor in zip(models, predictors):
+        try:
+            atom_types(snapshot, predictor.type_map)
+        except DeepChargeError as err:
+            raise DeepChargeError(f"model {model} cannot handle {err}") from None
+    return snapshot
+
+
+def model_labels(models: List[str]) -> List[str]:
+    """Names of the models in tables and legends: file names, or parent/name where file names repeat."""
+    names = [Path(model).name for model in models]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{Path(model).parent.name}/{Path(model).name}" for model in models]
+
+
+def hyperparameters(model: dict) -> dict:
+    """The key hyperparameters of a model section."""
+    if model["type"] == "pseudo_atom":
+        descriptor = model["descriptor"]
+        return {**{key: descriptor[key] for key in ("rcut", "rcut_smth", "sel", "neuron", "axis_neuron")},
+                "fitting_neuron": model["fitting_net"]["neuron"]}
+    return {key: model[key] for key in ("cutoff", "num_interactions", "num_features", "num_basis")}
+
+
+def model_summary(model: str, predictor: Predictor, run: dict, points: int) -> dict:
+    """One model's entry of summary.json: what it is, how it was trained, how fast and how accurate it is."""
+    metadata = predictor.metadata
+    return {"model": str(model), "backend": metadata["backend"], "hyperparameters": hyperparameters(metadata["model"]),
+            "parameters": metadata["parameters"], "training_steps": metadata["training"]["steps"],
+            "training_wall_time_s": metadata["training"]["wall_time_s"],
+            "probes_per_second": points / run["seconds"],
+            "overall": overall_metrics(run["files"], run["errors"]), "files": run["files"]}
+
+
+def slice_maps(snapshot: Snapshot, predictors: List[Predictor], labels: List[str], plane: str, position: float):
+    """(reference, {label: prediction}, description, extent in Å) on the grid plane nearest to the fractional
+    ``position`` along the axis normal to ``plane``."""
+    normal, shape = PLANE_NORMAL[plane], snapshot.grid_shape
+    layer = int(round(position * shape[normal])) % shape[normal]
+    index = np.take(np.arange(snapshot.density.size).reshape(shape), layer, axis=normal)
+    points = snapshot.grid_points(index.reshape(-1))
+    predictions = {label: predictor.predict_points(snapshot, points).reshape(index.shape)
+                   for label, predictor in zip(labels, predictors)}
+    lengths = np.linalg.norm(snapshot.cell, axis=1)[[axis for axis in range(3) if axis != normal]]
+    description = f"{plane} plane at {'xyz'[normal]} = {layer}/{shape[normal]}"
+    return (np.take(snapshot.density, layer, axis=normal), predictions, description,
+            (0.0, float(lengths[0]), 0.0, float(lengths[1])))
+
+
+def summary_markdown(summary: dict, labels: List[str]) -> str:
+    """summary.md: one row per model over all files, then one row per model and file."""
+    def metric_cells(m):
+        return (f"{m['eps_mae_percent']:.4f} | {m['mae']:.3e} | {m['rmse']:.3e} | {m['max_abs_error']:.3e} | "
+                f"{m['electrons_ref']:.4f} | {m['electrons_pred']:.4f}")
+
+    lines = ["# deepcharge compare", "", f"Files: {', '.join(summary['files'])}; grid points per file: "
+             f"{', '.join(map(str, summary['points_per_file']))}.", "",
+             f"| model | backend | parameters | steps | training time (s) | probes/s | {METRIC_COLUMNS} |",
+             "|---" * 12 + "|"]
+    for label, model in zip(labels, summary["models"]):
+        lines.append(f"| {label} | {model['backend']} | {model['parameters']} | {model['training_steps']} | "
+                     f"{model['training_wall_time_s']:.1f} | {model['probes_per_second']:.0f} | "
+                     f"{metric_cells(model['overall'])} |")
+    lines += ["", f"| model | file | points | {METRIC_COLUMNS} |", "|---" * 9 + "|"]
+    for label, model in zip(labels, summary["models"]):
+        for m in model["files"]:
+            lines.append(f"| {label} | {Path(m['file']).name} | {m['points']} | {metric_cells(m)} |")
+    return "\n".join(lines) + "\n"

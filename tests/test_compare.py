@@ -1,0 +1,87 @@
+"""``deepcharge compare``: the same numbers as ``deepcharge test``, every promised file, -i end to end, user errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from deepcharge.cli import main
+from deepcharge.data.snapshot import Snapshot
+from deepcharge.entrypoints.test import run_test
+from deepcharge.io import write_density
+
+from conftest import si64_file, tiny_input
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BACKENDS = ("pseudo_atom", "schnet")
+METRICS = ("eps_mae_percent", "mae", "rmse", "max_abs_error", "electrons_ref", "electrons_pred", "points")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """{backend: directory it was trained in, holding model.pth}, tiny models of two backends."""
+    folders = {}
+    cwd = os.getcwd()
+    for backend in BACKENDS:
+        folder = folders[backend] = tmp_path_factory.mktemp(backend)
+        os.chdir(folder)
+        try:
+            assert main(["train", str(tiny_input(folder, backend, numb_steps=5))]) == 0
+            assert main(["freeze", "-o", "model.pth"]) == 0
+        finally:
+            os.chdir(cwd)
+    return folders
+
+
+def test_compare_matches_test(workdir, trained):
+    models = [str(trained[backend] / "model.pth") for backend in BACKENDS]
+    systems = [str(si64_file(1)), str(si64_file(2))]
+    assert main(["compare", "-m", *models, "-s", *systems, "-n", "2000", "--seed", "3", "--plane", "xz",
+                 "--position", "0.4", "-c", *(str(trained[backend]) for backend in BACKENDS)]) == 0
+    out = workdir / "compare"
+    for name in ("parity.png", "error_hist.png", "slice.png", "lcurve.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files"] == systems and summary["points_per_file"] == [2000, 2000]
+    table = (out / "summary.md").read_text()
+    for backend, entry in zip(BACKENDS, summary["models"]):
+        assert entry["model"] == str(trained[backend] / "model.pth") and entry["backend"] == backend
+        assert entry["training_steps"] == 5 and entry["parameters"] > 0 and entry["probes_per_second"] > 0
+        assert f"| {backend} |" in table
+        expected = run_test(entry["model"], systems, numb_points=2000, device="cpu", seed=3)
+        for got, want in zip([entry["overall"], *entry["files"]], [expected["overall"], *expected["files"]]):
+            for key in METRICS:
+                assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    assert summary["models"][0]["hyperparameters"]["fitting_neuron"] == [16, 16]
+    assert summary["models"][1]["hyperparameters"]["num_interactions"] == 2
+
+
+def test_compare_trains_inputs(workdir):
+    inputs = [str(tiny_input(workdir, backend, numb_steps=3).rename(workdir / f"{backend}.json"))
+              for backend in BACKENDS]
+    assert main(["compare", "-i", *inputs, "-s", str(si64_file(2)), "-n", "500", "--seed", "5", "-o", "cmp"]) == 0
+    summary = json.loads((workdir / "cmp" / "summary.json").read_text())
+    for backend, entry in zip(BACKENDS, summary["models"]):
+        folder = workdir / "cmp" / f"train_{backend}"
+        assert entry["model"] == str(folder.relative_to(workdir) / "frozen_model.pth")
+        assert entry["training_steps"] == 3
+        assert json.loads((folder / "out.json").read_text())["training"]["seed"] == 5
+    assert (workdir / "cmp" / "lcurve.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_compare_user_errors(workdir, trained, capsys):
+    model = str(trained["pseudo_atom"] / "model.pth")
+    cell = np.eye(3) * 5.0
+    write_density("si_o.cube", Snapshot(symbols=["Si", "O"], positions=np.array([[0, 0, 0], [1.5, 0, 0]]),
+                                        cell=cell, density=np.full((4, 4, 4), 0.1)))
+    cases = [(["-m", "-s", str(si64_file(1))], "-m"),
+             (["-m", model, "-s"], "-s"),
+             (["-m", model, "absent.pth", "-s", str(si64_file(1))], "absent.pth"),
+             (["-m", model, "-s", str(si64_file(1)), "-c", "a", "b"], "-c"),
+             (["-m", model, "-s", "si_o.cube"], f"model {model} cannot handle si_o.cube: species O")]
+    for argv, culprit in cases:
+        assert main(["compare", *argv]) == 1
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+        assert message.startswith("deepcharge compare: error:") and culprit in message, message
+    assert not (workdir / "compare").exists()
