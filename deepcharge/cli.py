@@ -44,8 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict a density file for a structure")
     predict.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
     predict.add_argument("-s", "--structure", required=True,
-                         help="density file or STORE::NAME (its structure and grid), or any structure file ASE reads")
-    predict.add_argument("-o", "--output", required=True, help="OUT.CHGCAR (VASP layout) or OUT.cube")
+                         help="density file or STORE::NAME (its structure and grid), any structure file ASE reads "
+                              "(every frame), or a DeePMD system directory")
+    predict.add_argument("-f", "--format", dest="fmt", metavar="FMT",
+                         help="structure format: an ASE name (extxyz, vasp, lammps-data, ...) or a dpdata one "
+                              "(lammps/dump, lammps/lmp, deepmd/npy, ...; LAMMPS types map to the model's type_map)")
+    predict.add_argument("-o", "--output", required=True,
+                         help="OUT.CHGCAR (VASP layout) or OUT.cube; several frames give OUT_<frame>.CHGCAR, ...")
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
     where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
@@ -109,7 +114,7 @@ def dispatch(args: argparse.Namespace):
         run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed)
     elif args.command == "predict":
         from .entrypoints.predict import run_predict
-        run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device)
+        run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt)
     elif args.command == "compare":
         from .entrypoints.compare import run_compare, train_and_compare
         options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,

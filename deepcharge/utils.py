@@ -39,6 +39,8 @@ def write_json(path, data):
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` → the first GPU when one is visible, else the CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

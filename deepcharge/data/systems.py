@@ -5,11 +5,12 @@ A system reference is a density file's path or ``<store>::<name>``, one snapshot
 
 import glob
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence
 
 from ..errors import DeepChargeError, FileFormatError
 from ..io import is_density_file, read_density, read_structure
 from ..io.store import check_store_name, is_store, read_store_snapshot, store_names
+from ..io.structures import read_frames
 from .snapshot import Snapshot
 
 STORE_SUFFIXES = (".h5", ".hdf5")
@@ -72,6 +73,15 @@ def load_structure(reference) -> Snapshot:
     if is_store(path):
         raise FileFormatError(path, f"a dataset store holds many snapshots: name one, as `{path}::NAME`")
     return read_structure(path)
+
+
+def load_frames(reference, fmt: Optional[str] = None, type_map: Optional[Sequence[str]] = None) -> List[Snapshot]:
+    """Every structure ``reference`` holds: one for a density file or store entry (density kept), every frame
+    of a trajectory or dpdata system (see :func:`deepcharge.io.structures.read_frames`)."""
+    path, name = split_reference(reference)
+    if fmt is None and (name is not None or is_store(path) or is_density_file(path)):
+        return [load_structure(reference)]
+    return read_frames(path, fmt, type_map)
 
 
 def system_label(reference) -> str:

@@ -5,16 +5,18 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from ..data.snapshot import Snapshot
-from ..data.systems import load_structure
+from ..data.systems import load_frames
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor
-from ..io import write_density
+from ..io import is_cube_name, write_density
+from ..io.chgcar import write_chgcar_blocks
+from ..train import distributed
 
 log = logging.getLogger("deepcharge")
 
@@ -43,26 +45,75 @@ def check_writable(output: str):
         raise DeepChargeError(f"{output}: cannot write (directory {folder} is not writable)")
 
 
-def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto") -> dict:
-    """Predict the density of ``structure`` on a grid and write it to ``output`` (format from its name)."""
+def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto",
+                fmt: Optional[str] = None) -> List[dict]:
+    """Predict the density of every structure ``structure`` holds on a grid; write one file per frame
+    (``output`` itself for a single frame, else ``<name>_<frame>.<suffixes>``; format from the name)."""
     check_writable(output)
-    predictor = Predictor.from_file(model, device)
-    snapshot = load_structure(structure)
+    predictor = Predictor.from_file(model, distributed.setup(device))
+    frames = load_frames(structure, fmt, predictor.type_map)
+    return [predict_frame(predictor, frame, target, grid, spacing)
+            for frame, target in zip(frames, frame_outputs(output, len(frames)))]
+
+
+def frame_outputs(output: str, count: int) -> List[str]:
+    """Output names for ``count`` frames: ``rho.CHGCAR`` → ``rho_0.CHGCAR``, ``rho_1.CHGCAR``, ..."""
+    if count == 1:
+        return [output]
+    folder, name = os.path.split(output)
+    stem, dot, suffixes = name.partition(".")
+    width = len(str(count - 1))
+    return [os.path.join(folder, f"{stem}_{number:0{width}d}{dot}{suffixes}") for number in range(count)]
+
+
+def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None) -> dict:
+    """Predict one structure's density and write it as it is computed (a cube is assembled first)."""
     shape = grid_shape_for(snapshot, grid, spacing)
     npoints = int(np.prod(shape))
+    structure = Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
+                         pbc=snapshot.pbc, origin=snapshot.origin, source=str(output))
+    cube = is_cube_name(output)
+    total = [0.0]
+
+    def blocks():
+        with tqdm(total=npoints, unit="pt", unit_scale=True, desc="predict", disable=None, leave=False) as bar:
+            for values in grid_values(predictor, snapshot, shape, order="C" if cube else "F"):
+                total[0] += float(values.sum())
+                bar.update(len(values))
+                yield values
+
     start = time.perf_counter()
-    density = np.empty(npoints)
-    with tqdm(total=npoints, unit="pt", unit_scale=True, desc="predict", disable=None, leave=False) as bar:
-        for index, values in predictor.iter_grid(snapshot, shape):
-            density[index] = values
-            bar.update(len(index))
+    if not distributed.is_main():
+        for _ in blocks():  # this rank's share goes to rank 0, which writes
+            pass
+        return {}
+    if cube:
+        structure.density = np.concatenate(list(blocks())).reshape(shape)
+        write_density(output, structure)
+    else:
+        write_chgcar_blocks(output, structure, shape, blocks())
     elapsed = time.perf_counter() - start
-    result = Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
-                      pbc=snapshot.pbc, density=density.reshape(shape), origin=snapshot.origin,
-                      source=str(output))
-    write_density(output, result)
     summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": elapsed,
-               "points_per_second": npoints / max(elapsed, 1e-9), "electrons": result.electrons()}
+               "points_per_second": npoints / max(elapsed, 1e-9), "electrons": total[0] / npoints * structure.volume}
     log.info("%s: %d points (%dx%dx%d) in %.2f s (%.3g points/s); integrated electrons %.4f", output, npoints,
              *shape, elapsed, summary["points_per_second"], summary["electrons"])
     return summary
+
+
+def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:
+    """The density on the grid in consecutive chunks of ``order`` ("F": x fastest, as CHGCAR; "C": z fastest).
+
+    Under torchrun the ranks take turns at the chunks and rank 0 receives them in order (the other ranks
+    yield nothing), so the output is written by one process while all of them compute.
+    """
+    rank, size = distributed.rank_and_size()
+    chunks = predictor.iter_grid(snapshot, shape, order=order, part=(rank, size))
+    if size == 1:
+        for _, values in chunks:
+            yield values
+        return
+    for _ in range(0, predictor.chunk_count(shape), size):
+        gathered = distributed.gather_to_main(next(chunks, (None, None))[1])
+        for values in gathered:
+            if values is not None:
+                yield values

@@ -6,6 +6,7 @@ from typing import Optional
 
 from ..config import load_input_file, normalize
 from ..errors import DeepChargeError
+from ..train import distributed
 from ..train.trainer import Trainer
 from ..utils import write_json
 
@@ -26,8 +27,9 @@ def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, in
                  output: str = "out.json") -> str:
     """Train from a normalised input whose relative paths start at ``base_dir``; returns the final checkpoint."""
     trainer = Trainer(config, base_dir, restart=restart, init_model=init_model)
-    write_json(output, trainer.config)
-    log.info("normalised input written to %s", output)
+    if distributed.is_main():  # with torchrun, rank 0 writes the files
+        write_json(output, trainer.config)
+        log.info("normalised input written to %s", output)
     checkpoint = trainer.run()
     log.info("training finished; last checkpoint %s", checkpoint)
     return str(checkpoint)

@@ -75,15 +75,26 @@ class Predictor:
             out[start:start + len(chunk)] = self.evaluate(structure, states, chunk)
         return out
 
-    def iter_grid(self, snapshot: Snapshot, shape) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-        """(flat C-order indices, densities) of consecutive chunks of the grid ``shape`` over the cell."""
+    def iter_grid(self, snapshot: Snapshot, shape, order: str = "C", part: Tuple[int, int] = (0, 1)
+                  ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """(flat C-order indices, densities) of consecutive chunks of the grid ``shape`` over the cell.
+
+        ``order`` "F" walks the grid x fastest (the CHGCAR order). ``part`` (k, n) yields only chunks k, k + n,
+        k + 2n, ...: one of n processes' share.
+        """
         structure = self.structure(snapshot)
         states = self.atom_states(structure)
         total = int(np.prod(shape))
-        for start in range(0, total, self.chunk_size):
+        for start in range(part[0] * self.chunk_size, total, part[1] * self.chunk_size):
             index = np.arange(start, min(start + self.chunk_size, total))
+            if order == "F":
+                index = np.ravel_multi_index(np.unravel_index(index, shape, order="F"), shape)
             points = torch.as_tensor(snapshot.grid_points(index, shape), dtype=self.dtype, device=self.device)
             yield index, self.evaluate(structure, states, points)
+
+    def chunk_count(self, shape) -> int:
+        """How many chunks :meth:`iter_grid` splits the grid ``shape`` into."""
+        return -(-int(np.prod(shape)) // self.chunk_size)
 
     def predict_grid(self, snapshot: Snapshot, shape) -> np.ndarray:
         """The density on the whole grid ``shape`` (nx, ny, nz)."""

@@ -7,13 +7,12 @@ Anything else ASE can read is accepted as a bare structure.
 import os
 import re
 
-import numpy as np
-
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
 from deepcharge.io.chgcar import read_chgcar, read_header, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
 from deepcharge.io.files import open_text
+from deepcharge.io.structures import atoms_to_snapshot
 
 __all__ = [
     "is_density_file",
@@ -97,9 +96,14 @@ def read_density(path, block="total") -> Snapshot:
     raise FileFormatError(path, "not a density file: expected a VASP CHGCAR-layout or Gaussian cube file")
 
 
+def is_cube_name(path) -> bool:
+    """Whether ``path`` names a Gaussian cube file (.cube/.cub)."""
+    return bool(_CUBE_NAME.search(os.path.basename(os.fspath(path))))
+
+
 def write_density(path, snapshot: Snapshot) -> None:
     """Write ``snapshot``: a cube for .cube/.cub names, the CHGCAR layout otherwise (gzip for .gz)."""
-    if _CUBE_NAME.search(os.path.basename(os.fspath(path))):
+    if is_cube_name(path):
         write_cube(path, snapshot)
     else:
         write_chgcar(path, snapshot)
@@ -117,17 +121,4 @@ def read_structure(path) -> Snapshot:
     except Exception as err:  # ASE raises many kinds of errors for unreadable input
         reason = (str(err).splitlines() or [type(err).__name__])[0]
         raise FileFormatError(path, f"cannot read a structure: {reason}") from None
-    cell = np.array(atoms.cell)
-    if abs(np.linalg.det(cell)) < 1e-9:
-        raise FileFormatError(
-            path,
-            "the structure has no cell: give it a box (e.g. an extended-XYZ Lattice=, or ase "
-            "atoms.center(vacuum=4.0)) so densities can be put on a grid",
-        )
-    return Snapshot(
-        symbols=atoms.get_chemical_symbols(),
-        positions=atoms.positions.copy(),
-        cell=cell,
-        pbc=tuple(bool(p) for p in atoms.pbc),
-        source=str(path),
-    )
+    return atoms_to_snapshot(atoms, str(path))

@@ -17,7 +17,7 @@ from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
 from ..models.base import DTYPES
-from ..utils import resolve_device
+from . import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
 from .lr import exp_decay
@@ -48,7 +48,12 @@ class Trainer:
         initial = load_checkpoint(init_model) if init_model else None
         training = config["training"]
         self._fill_seeds(self.checkpoint)
-        self.device = resolve_device(training["device"])
+        self.device = distributed.setup(training["device"])
+        self.rank, self.world_size = distributed.rank_and_size()
+        if training["training_data"]["batch_size"] % self.world_size:
+            raise DeepChargeError(f"training.training_data.batch_size ({training['training_data']['batch_size']}) "
+                                  f"must be a multiple of the number of processes ({self.world_size}): it is the "
+                                  f"global batch, split evenly among them")
         self.dtype = DTYPES[config["model"]["precision"]]
         model_config = config["model"]
 
@@ -96,6 +101,9 @@ class Trainer:
             self.wall_time = float(self.checkpoint["wall_time"])
             self.loss_scale = float(self.checkpoint["loss_scale"])
             self.best = dict(self.checkpoint["best"])
+        self.trainable = self.model
+        if self.world_size > 1:
+            self.trainable = torch.nn.parallel.DistributedDataParallel(self.model)
 
     def _parameter_groups(self) -> List[dict]:
         """The descriptor's parameters (if the model has one) learn at ``descriptor_lr_factor`` × the rate."""
@@ -168,10 +176,11 @@ class Trainer:
         numb_steps, batch_size = training["numb_steps"], training["training_data"]["batch_size"]
         loss_kind = self.config["loss"]["type"]
         structures_per_step = training["training_data"]["structures_per_step"]
-        lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step)
+        main = self.rank == 0
+        lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step) if main else None
         checkpoint_path, done = None, self.start_step
         tick, tick_step = time.perf_counter(), self.start_step
-        if self.start_step == 0:
+        if self.start_step == 0 and main:
             lcurve.write(0, self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES)),
                          self.valid_set and self.evaluate(self.valid_set), self._lr(0), self.wall_time)
         for step in range(self.start_step, numb_steps):
@@ -180,14 +189,15 @@ class Trainer:
                 group["lr"] = lr * group["lr_factor"]
             probes = self.pool.at_step(step)
             index = batch_indices(probes.system_sizes, len(probes), batch_size, structures_per_step, self.batch_rng)
+            index = index.view(self.world_size, -1)[self.rank]  # every rank draws the global batch, takes its part
             inputs, density = probes.take(index)
-            loss = density_loss(loss_kind, self.model(inputs), density, self.loss_scale, probes.weight[index])
+            loss = density_loss(loss_kind, self.trainable(inputs), density, self.loss_scale, probes.weight[index])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             done = step + 1
             stop = False
-            if done % training["disp_freq"] == 0 or done == numb_steps:
+            if (done % training["disp_freq"] == 0 or done == numb_steps) and main:
                 now = time.perf_counter()
                 self.wall_time += now - tick
                 rate = (done - tick_step) / max(now - tick, 1e-9)
@@ -202,7 +212,9 @@ class Trainer:
                 if valid_errors:
                     stop = self._track_best(done, valid_errors.eps_mae_percent)
                 tick = time.perf_counter()  # evaluation time does not count as training time
-            if done % training["save_freq"] == 0 or done == numb_steps or stop:
+            if done % training["disp_freq"] == 0 or done == numb_steps:
+                stop = distributed.agree(stop, self.device)
+            if (done % training["save_freq"] == 0 or done == numb_steps or stop) and main:
                 self.wall_time += time.perf_counter() - tick
                 tick = time.perf_counter()
                 checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done),
@@ -212,6 +224,8 @@ class Trainer:
                          "best %.4f %% at step %d (%s-best.pt)", done, self.best["stale"],
                          self.best["eps_mae_val"], self.best["step"], training["save_ckpt"])
                 break
+        if not main:
+            return None
         lcurve.close()
         if checkpoint_path is None and done == self.start_step:
             checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done), training["max_ckpt_keep"])
