@@ -1,6 +1,7 @@
 """Shared fixtures: where the shipped data lie, and a tiny training input that runs in seconds."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,19 @@ def workdir(tmp_path, monkeypatch):
     """A fresh directory to run commands in (outputs land in the current directory, as with dp)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def frozen_model(tmp_path_factory):
+    """A tiny pseudo-atom model, trained for two steps and frozen (shared by a test module)."""
+    from deepcharge.cli import main
+
+    folder = tmp_path_factory.mktemp("model")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert main(["train", str(tiny_input(folder, numb_steps=2))]) == 0
+        assert main(["freeze", "-o", "model.pth"]) == 0
+    finally:
+        os.chdir(cwd)
+    return folder / "model.pth"

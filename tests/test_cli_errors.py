@@ -2,26 +2,10 @@
 
 import gzip
 import json
-import os
-
-import pytest
 
 from deepcharge.cli import main
 
 from conftest import si64_file, tiny_input
-
-
-@pytest.fixture(scope="module")
-def frozen_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        assert main(["train", str(tiny_input(folder, numb_steps=2))]) == 0
-        assert main(["freeze", "-o", "model.pth"]) == 0
-    finally:
-        os.chdir(cwd)
-    return folder / "model.pth"
 
 
 def run_failing(capsys, argv, *culprits):

@@ -32,19 +32,6 @@ def store(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def frozen_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        assert main(["train", str(tiny_input(folder, numb_steps=2))]) == 0
-        assert main(["freeze", "-o", "model.pth"]) == 0
-    finally:
-        os.chdir(cwd)
-    return folder / "model.pth"
-
-
 def assert_same_snapshot(stored: Snapshot, original: Snapshot):
     assert stored.symbols == original.symbols
     for name in ("positions", "cell", "density", "origin"):

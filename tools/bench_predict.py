@@ -58,6 +58,16 @@ def si_supercell(natoms: int, seed: int = 0):
     return atoms
 
 
+def supercell_files(sizes, spacing: float, folder: str):
+    """(atoms, grid shape at ``spacing``, POSCAR path) of a rattled Si supercell of each size, written to ``folder``."""
+    for natoms in sizes:
+        atoms = si_supercell(natoms)
+        shape = [max(1, round(float(np.linalg.norm(a)) / spacing)) for a in atoms.cell]
+        poscar = os.path.join(folder, f"POSCAR_{natoms}")
+        ase.io.write(poscar, atoms, format="vasp")
+        yield natoms, shape, poscar
+
+
 def time_command(command, repeat: int, env) -> list:
     """Wall seconds of each of ``repeat`` runs of ``command``."""
     seconds = []
@@ -135,6 +145,14 @@ def breakdown(predictor: Predictor, snapshot: Snapshot, shape, output: str) -> d
     return laps.seconds
 
 
+def emit(report: dict, path=None):
+    """Print ``report`` as JSON, and write it to ``path`` when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-m", "--model", required=True, nargs="+", help="frozen models (.pth)")
@@ -152,11 +170,8 @@ def main():
     report = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
                           "threads": torch.get_num_threads()}, "results": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for natoms in args.sizes:
-            atoms = si_supercell(natoms)
-            shape = [max(1, round(float(np.linalg.norm(a)) / args.spacing)) for a in atoms.cell]
-            poscar, output = os.path.join(tmp, f"POSCAR_{natoms}"), os.path.join(tmp, "out.CHGCAR")
-            ase.io.write(poscar, atoms, format="vasp")
+        output = os.path.join(tmp, "out.CHGCAR")
+        for natoms, shape, poscar in supercell_files(args.sizes, args.spacing, tmp):
             for model in [str(Path(m).resolve()) for m in args.model]:
                 predictor = Predictor.from_file(model)
                 print(f"Si{natoms}: grid {shape}, {predictor.metadata.get('backend')} {model}", file=sys.stderr)
@@ -173,10 +188,7 @@ def main():
                     "breakdown_seconds": stages,
                     "breakdown_fraction": {name: s / total for name, s in stages.items()},
                 })
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit(report, args.json)
 
 
 if __name__ == "__main__":
