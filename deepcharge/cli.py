@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("-d", "--detail-file", metavar="PREFIX", help="write per-point detail to PREFIX.<file>.out")
     test.add_argument("--json", metavar="OUT", help="write the metrics as JSON")
     test.add_argument("--seed", type=int, default=0, help="seed of the -n point sample")
+    test.add_argument("--conserve-electrons", action="store_true",
+                      help="rescale each prediction to the electrons its structure should hold (training data's "
+                           "electrons per atom of each species); the raw integral is reported too")
     test.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     predict = commands.add_parser("predict", help="predict a density file for a structure")
@@ -54,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
     where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
+    conserve = predict.add_mutually_exclusive_group()
+    conserve.add_argument("--electrons", type=float, metavar="N",
+                          help="rescale the predicted density to integrate to N electrons")
+    conserve.add_argument("--conserve-electrons", action="store_true",
+                          help="rescale to the electrons the structure should hold, from the training data's "
+                               "electrons per atom of each species (stored in the frozen model)")
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     compare = commands.add_parser("compare", help="several models on the same grid points: tables and figures")
@@ -111,10 +120,12 @@ def dispatch(args: argparse.Namespace):
         freeze_model(args.checkpoint, args.output)
     elif args.command == "test":
         from .entrypoints.test import run_test
-        run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed)
+        run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed,
+                 args.conserve_electrons)
     elif args.command == "predict":
         from .entrypoints.predict import run_predict
-        run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt)
+        run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
+                    args.electrons, args.conserve_electrons)
     elif args.command == "compare":
         from .entrypoints.compare import run_compare, train_and_compare
         options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,

@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..analysis.electrons import composition_and_electrons
 from .inputs import InputSpec
 from .probe_set import ProbeSet
 from .sampler import draw_probes
@@ -39,6 +40,7 @@ class TrainingPool:
         self.held: Dict[Member, ProbeSet] = {}
         self.drawn: Dict[Member, tuple] = {}
         self.members: List[Member] = []
+        self.electrons: Dict[int, tuple] = {}  # snapshot number → (atoms per species, integrated electrons)
         self.probes = None
 
     def set_model_inputs(self, type_map: Sequence[str], spec: InputSpec, device, dtype):
@@ -73,6 +75,7 @@ class TrainingPool:
             return self.drawn[member]
         number, cycle = member
         snapshot = self.load(self.references[number])
+        self.electrons[number] = composition_and_electrons(snapshot)
         seed = int(np.random.SeedSequence([self.seed, number, cycle]).generate_state(1)[0])
         return snapshot, draw_probes(snapshot, self.probes_per_system, torch.Generator().manual_seed(seed),
                                      self.alpha)

@@ -6,6 +6,7 @@ import logging
 import torch
 
 from .. import __version__
+from ..analysis.electrons import fit_electrons_per_atom
 from ..infer.predictor import METADATA_FILE
 from ..models import build_model
 from ..train.checkpoint import load_checkpoint, resolve_checkpoint
@@ -31,6 +32,7 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
         "training": {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"]),
                      "checkpoint": str(resolve_checkpoint(checkpoint)), "input": config},
         "parameters": sum(p.numel() for p in model.parameters()),
+        "electrons_per_atom": fit_electrons_per_atom(list(state["electrons"].values())),
     }
     with atomic_path(output) as tmp, quiet_torchscript():
         torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(metadata)})

@@ -46,14 +46,20 @@ def check_writable(output: str):
 
 
 def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto",
-                fmt: Optional[str] = None) -> List[dict]:
+                fmt: Optional[str] = None, electrons: Optional[float] = None, conserve: bool = False) -> List[dict]:
     """Predict the density of every structure ``structure`` holds on a grid; write one file per frame
-    (``output`` itself for a single frame, else ``<name>_<frame>.<suffixes>``; format from the name)."""
+    (``output`` itself for a single frame, else ``<name>_<frame>.<suffixes>``; format from the name).
+
+    ``electrons`` N, or ``conserve`` (N from the training data's electrons per atom of each species):
+    the density is rescaled to integrate to N; the raw integral is reported beside it.
+    """
     check_writable(output)
     predictor = Predictor.from_file(model, distributed.setup(device))
     frames = load_frames(structure, fmt, predictor.type_map)
-    return [predict_frame(predictor, frame, target, grid, spacing)
-            for frame, target in zip(frames, frame_outputs(output, len(frames)))]
+    targets = [electrons if electrons is not None else predictor.expected_electrons(frame) if conserve else None
+               for frame in frames]
+    return [predict_frame(predictor, frame, path, grid, spacing, target)
+            for frame, path, target in zip(frames, frame_outputs(output, len(frames)), targets)]
 
 
 def frame_outputs(output: str, count: int) -> List[str]:
@@ -66,8 +72,10 @@ def frame_outputs(output: str, count: int) -> List[str]:
     return [os.path.join(folder, f"{stem}_{number:0{width}d}{dot}{suffixes}") for number in range(count)]
 
 
-def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None) -> dict:
-    """Predict one structure's density and write it as it is computed (a cube is assembled first)."""
+def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
+                  electrons: Optional[float] = None) -> dict:
+    """Predict one structure's density and write it as it is computed (a cube, or a density rescaled to
+    ``electrons``, is assembled first)."""
     shape = grid_shape_for(snapshot, grid, spacing)
     npoints = int(np.prod(shape))
     structure = Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
@@ -87,16 +95,24 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
         for _ in blocks():  # this rank's share goes to rank 0, which writes
             pass
         return {}
+    values = blocks()
+    if cube or electrons is not None:
+        values = [np.concatenate(list(values))]
+        if electrons is not None:
+            values = [values[0] * (electrons / (total[0] / npoints * structure.volume))]
     if cube:
-        structure.density = np.concatenate(list(blocks())).reshape(shape)
+        structure.density = values[0].reshape(shape)
         write_density(output, structure)
     else:
-        write_chgcar_blocks(output, structure, shape, blocks())
+        write_chgcar_blocks(output, structure, shape, values)
     elapsed = time.perf_counter() - start
+    raw = total[0] / npoints * structure.volume
     summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": elapsed,
-               "points_per_second": npoints / max(elapsed, 1e-9), "electrons": total[0] / npoints * structure.volume}
-    log.info("%s: %d points (%dx%dx%d) in %.2f s (%.3g points/s); integrated electrons %.4f", output, npoints,
-             *shape, elapsed, summary["points_per_second"], summary["electrons"])
+               "points_per_second": npoints / max(elapsed, 1e-9), "electrons_raw": raw,
+               "electrons": raw if electrons is None else electrons}
+    log.info("%s: %d points (%dx%dx%d) in %.2f s (%.3g points/s); integrated electrons %.4f%s", output, npoints,
+             *shape, elapsed, summary["points_per_second"], summary["electrons"],
+             "" if electrons is None else f" (rescaled from {raw:.4f})")
     return summary
 
 

@@ -52,12 +52,23 @@ def overall_metrics(files: List[dict], errors: List[DensityErrors]) -> dict:
             "electrons_pred": sum(m["electrons_pred"] for m in files)}
 
 
-def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: int = 0, block: str = "total"):
-    """(metrics, errors, positions, reference, prediction) of one system; all points when numb_points ≤ 0."""
+def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: int = 0, block: str = "total",
+                  conserve: bool = False):
+    """(metrics, errors, positions, reference, prediction) of one system; all points when numb_points ≤ 0.
+
+    ``conserve``: the prediction is rescaled to the electrons the structure should hold (from the training
+    data's electrons per atom; with a sample of points its integral is estimated from the sample); the
+    metrics then also give the raw integral, ``electrons_pred_raw``.
+    """
     snapshot = load_system(path, block)
     index = sample_index(snapshot, numb_points, seed)
     prediction = predict_index(predictor, snapshot, index)
+    raw = float(prediction.mean() * snapshot.volume)
+    if conserve:
+        prediction = prediction * (predictor.expected_electrons(snapshot) / raw)
     metrics, errors = file_metrics(path, snapshot, index, prediction)
+    if conserve:
+        metrics["electrons_pred_raw"] = raw
     return metrics, errors, snapshot.grid_points(index), snapshot.density.reshape(-1)[index], prediction
 
 
@@ -71,13 +82,14 @@ def write_detail(prefix: str, path: str, positions, reference, prediction):
 
 
 def run_test(model: str, systems: List[str], numb_points: int = 0, detail: Optional[str] = None,
-             json_out: Optional[str] = None, device: str = "auto", seed: int = 0) -> dict:
+             json_out: Optional[str] = None, device: str = "auto", seed: int = 0, conserve: bool = False) -> dict:
     """Evaluate ``model`` on every system ``systems`` names (files, globs, directories, stores); print a table,
     optionally write detail and JSON."""
     predictor = Predictor.from_file(model, device)
     files, errors = [], []
     for path in expand_systems(systems, ".", "-s"):
-        metrics, file_errors, positions, reference, prediction = evaluate_file(predictor, path, numb_points, seed)
+        metrics, file_errors, positions, reference, prediction = evaluate_file(predictor, path, numb_points, seed,
+                                                                               conserve=conserve)
         files.append(metrics)
         errors.append(file_errors)
         if detail:

@@ -7,6 +7,7 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 import torch
 
+from ..analysis.electrons import expected_electrons
 from ..data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
 from ..data.snapshot import Snapshot
 from ..errors import DeepChargeError
@@ -56,6 +57,11 @@ class Predictor:
         module, metadata = load_frozen(path, torch_device)
         module.eval()
         return cls(module, metadata, torch_device, chunk_size)
+
+    def expected_electrons(self, snapshot: Snapshot) -> float:
+        """The electrons ``snapshot``'s structure should hold, from the per-species counts of the training data."""
+        return expected_electrons(snapshot.symbols, self.metadata.get("electrons_per_atom") or {},
+                                  snapshot.source or "structure")
 
     def structure(self, snapshot: Snapshot) -> Structure:
         return Structure.from_snapshot(snapshot, self.type_map, self.device, self.dtype)

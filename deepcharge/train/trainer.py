@@ -101,6 +101,7 @@ class Trainer:
             self.wall_time = float(self.checkpoint["wall_time"])
             self.loss_scale = float(self.checkpoint["loss_scale"])
             self.best = dict(self.checkpoint["best"])
+            self.pool.electrons.update(self.checkpoint["electrons"])
         self.trainable = self.model
         if self.world_size > 1:
             self.trainable = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -168,6 +169,7 @@ class Trainer:
             "wall_time": self.wall_time,
             "loss_scale": self.loss_scale,
             "best": dict(self.best),
+            "electrons": dict(self.pool.electrons),
         }
 
     def run(self):
