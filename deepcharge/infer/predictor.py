@@ -18,7 +18,7 @@ METADATA_FILE = "deepcharge.json"
 DEFAULT_CHUNK = 8192
 # probes per model call on a CPU: small enough that the per-neighbour tensors stay in the cache (2-4× faster
 # than whole chunks for every backend); a GPU takes whole chunks
-CPU_MODEL_BATCH = 512
+CPU_MODEL_BATCH = 128
 
 
 def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:

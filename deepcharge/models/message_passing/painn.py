@@ -7,7 +7,7 @@ from torch import nn
 
 from ..base import DTYPES, register_model
 from .common import MessagePassingModel, seeded
-from .layers import SincBasis, atom_edges, cosine_cutoff, probe_edges, scatter_sum, two_layer
+from .layers import SincBasis, atom_edges, cosine_cutoff, scatter_sum, two_layer
 
 
 class EquivariantMessage(nn.Module):
@@ -25,6 +25,18 @@ class EquivariantMessage(nn.Module):
         ds, dvv, dvs = torch.split(x, self.features, dim=-1)
         dv = v.index_select(0, sender) * dvv.unsqueeze(1) + dvs.unsqueeze(1) * unit.unsqueeze(-1)
         return scatter_sum(ds, receiver, size), scatter_sum(dv, receiver, size)
+
+    def padded(self, s: torch.Tensor, v: torch.Tensor, sender: torch.Tensor, basis: torch.Tensor, cut: torch.Tensor,
+               unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The same sums for receivers with padded neighbour slots: ``sender`` (P, K), ``basis`` (P, K, n),
+        ``cut`` (P, K, 1) zero on empty slots, ``unit`` (P, K, 3). Sums over slots replace the scatter, and the
+        r̂ term is a batched matrix product, so no (edge, 3, F) tensor is built for it."""
+        flat = sender.reshape(-1)
+        x = self.phi(s).index_select(0, flat).view(sender.shape + (3 * self.features,)) * self.filter(basis) * cut
+        ds, dvv, dvs = torch.split(x, self.features, dim=-1)
+        gathered = v.index_select(0, flat).view(sender.shape + v.shape[1:])
+        dv = torch.matmul(unit.transpose(1, 2), dvs) + (gathered * dvv.unsqueeze(2)).sum(dim=1)
+        return ds.sum(dim=1), dv
 
 
 class EquivariantUpdate(nn.Module):
@@ -106,14 +118,16 @@ class PaiNNDensityModel(MessagePassingModel):
 
     @torch.jit.export
     def probe_density(self, states: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """Densities (e/Å³) at the probes of ``inputs`` from the atom states."""
-        probe, atom, vectors = probe_edges(inputs)
-        basis, cut, unit = self._edge_features(vectors)
-        nprobes = inputs["probe_nlist"].shape[0]
+        """Densities (e/Å³) at the probes of ``inputs`` from the atom states (on the padded neighbour slots)."""
+        nlist = inputs["probe_nlist"]
+        basis, cut, unit = self._edge_features(inputs["probe_vectors"])
+        cut = cut * (nlist >= 0).unsqueeze(-1).to(cut.dtype)
+        atom = nlist.clamp_min(0)
+        nprobes = nlist.shape[0]
         s = torch.zeros(nprobes, self.num_features, dtype=basis.dtype, device=basis.device)
         v = torch.zeros(nprobes, 3, self.num_features, dtype=basis.dtype, device=basis.device)
         for t, (message, gate, update) in enumerate(zip(self.probe_messages, self.probe_gates, self.probe_updates)):
-            ds, dv = message(states["s" + str(t)], states["v" + str(t)], probe, atom, basis, cut, unit, nprobes)
+            ds, dv = message.padded(states["s" + str(t)], states["v" + str(t)], atom, basis, cut, unit)
             s, v = gate(s, v, ds, dv)
             s, v = update(s, v)
         return self.readout(s).squeeze(-1) * self.scale + self.bias
