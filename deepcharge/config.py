@@ -55,6 +55,24 @@ def descriptor_se_e2_a():
         Argument("env_protection", float, optional=True, default=0.0,
                  doc="DeePMD-kit's env_protection: s(r) = w(r)/(r + env_protection), so a probe sitting on "
                      "an atom stays finite."),
+        Argument("three_body", [dict, None], [
+            Argument("rcut", float, optional=True, default=3.6, extra_check=_positive,
+                     extra_check_errmsg="must be positive", doc="Cut-off radius of the three-body terms in Å "
+                                                                 "(at most the descriptor's `rcut`)."),
+            Argument("rcut_smth", float, optional=True, default=0.5,
+                     doc="Where their smooth switch starts, in Å (below `rcut`)."),
+            Argument("sel", list, optional=True, default=[16], extra_check=_positive_ints,
+                     extra_check_errmsg="must be a list of positive integers",
+                     doc="How many of each type's nearest neighbour slots enter the pairs, one per type (a "
+                         "single entry applies to every type); cost grows with its square."),
+            Argument("num_radial", int, optional=True, default=8, extra_check=_positive,
+                     extra_check_errmsg="must be positive", doc="Gaussian radial functions φ_a."),
+            Argument("lmax", int, optional=True, default=4, extra_check=lambda v: v >= 0,
+                     extra_check_errmsg="must be non-negative", doc="Highest Legendre order of the angle terms."),
+        ], optional=True, default=None,
+            doc="Adds Σ_jk φ_a(r_j) φ_b(r_k) P_l(cos θ_jk) over pairs of neighbours (θ the angle at the probe) "
+                "to the fitting net's input: angular detail that se_e2_a, whose R Rᵀ carries cos θ only to "
+                "first order, cannot express. null (default) leaves it out."),
         Argument("seed", [int, None], optional=True, default=None,
                  doc="Seed of the embedding nets' initialisation (default: derived from `training.seed`)."),
     ]
@@ -332,6 +350,16 @@ def _check_consistency(config: dict, source: str):
         if descriptor["axis_neuron"] > descriptor["neuron"][-1]:
             raise DeepChargeError(f"{source}: model.descriptor.axis_neuron ({descriptor['axis_neuron']}) must not "
                                   f"exceed the last embedding width ({descriptor['neuron'][-1]})")
+        three_body = descriptor["three_body"]
+        if three_body is not None:
+            if not three_body["rcut_smth"] < three_body["rcut"] <= descriptor["rcut"]:
+                raise DeepChargeError(f"{source}: model.descriptor.three_body needs rcut_smth < rcut <= the "
+                                      f"descriptor's rcut ({descriptor['rcut']})")
+            if len(three_body["sel"]) == 1:
+                three_body["sel"] = three_body["sel"] * len(model["type_map"])
+            if len(three_body["sel"]) != len(model["type_map"]):
+                raise DeepChargeError(f"{source}: model.descriptor.three_body.sel has {len(three_body['sel'])} "
+                                      f"entries but type_map has {len(model['type_map'])}")
         sel = descriptor["sel"]
         if isinstance(sel, list) and len(sel) != len(model["type_map"]):
             raise DeepChargeError(f"{source}: model.descriptor.sel has {len(sel)} entries but type_map has "

@@ -142,3 +142,36 @@ def test_radial_baseline_recovers_profiles_that_made_the_density():
     only_first = torch.zeros(1, sum(sel), dtype=torch.bool)
     only_first[0, 0] = True
     assert float(truth(far, only_first)) == 0.0
+
+
+def test_three_body_descriptor_against_numpy():
+    """Σ_jk φ_a(r_j) φ_b(r_k) P_l(c_jk) per type pair, evaluated directly with NumPy loops."""
+    from numpy.polynomial import legendre
+
+    from deepcharge.models.descriptor.three_body import ThreeBodyDescriptor
+
+    sel, sel3, rcut, rcut_smth, radial, lmax, protection = [4, 3], [3, 2], 3.0, 0.5, 3, 3, 0.4
+    generator = torch.Generator().manual_seed(5)
+    vectors = torch.randn(6, sum(sel), 3, generator=generator, dtype=torch.float64) * 1.4
+    mask = torch.rand(6, sum(sel), generator=generator, dtype=torch.float64) > 0.25
+    features = ThreeBodyDescriptor(sel, sel3, rcut, rcut_smth, radial, lmax, protection, torch.float64)(vectors, mask)
+
+    centres, width = np.linspace(0, rcut, radial), rcut / (radial - 1)
+    v, m = vectors.numpy(), mask.numpy()
+    slots = [[0, 1, 2], [4, 5]]  # each type's first sel3 slots
+    expected = np.zeros((6, 2, 2, lmax + 1, radial, radial))
+    for p in range(6):
+        for ta in range(2):
+            for tb in range(2):
+                for j in slots[ta]:
+                    for k in slots[tb]:
+                        rj, rk = np.linalg.norm(v[p, j]), np.linalg.norm(v[p, k])
+                        wj = float(smooth_weight(torch.tensor(rj), rcut_smth, rcut)) * m[p, j]
+                        wk = float(smooth_weight(torch.tensor(rk), rcut_smth, rcut)) * m[p, k]
+                        phij = np.exp(-(rj - centres) ** 2 / (2 * width ** 2)) * wj
+                        phik = np.exp(-(rk - centres) ** 2 / (2 * width ** 2)) * wk
+                        c = v[p, j] @ v[p, k] / ((rj + protection) * (rk + protection))
+                        for l in range(lmax + 1):
+                            expected[p, ta, tb, l] += legendre.legval(c, np.eye(lmax + 1)[l]) * np.outer(phij, phik)
+    expected = expected.reshape(6, -1) / np.sqrt(5)
+    np.testing.assert_allclose(features.numpy(), expected, rtol=1e-10, atol=1e-12)

@@ -21,6 +21,10 @@ def small_model(backend_section: dict):
 MODELS = {
     "pseudo_atom": {"descriptor": {"sel": [24, 24], "rcut": 3.5, "rcut_smth": 0.5, "neuron": [4, 8, 16],
                                    "axis_neuron": 4, "seed": 1}, "fitting_net": {"neuron": [16, 16], "seed": 2}},
+    "pseudo_atom_three_body": {"descriptor": {"sel": [24, 24], "rcut": 3.5, "rcut_smth": 0.5, "neuron": [4, 8],
+                                              "axis_neuron": 4, "seed": 1, "env_protection": 0.3,
+                                              "three_body": {"rcut": 3.0, "sel": [6, 5], "num_radial": 3, "lmax": 3}},
+                               "fitting_net": {"neuron": [16, 16], "seed": 2}},
     "schnet": {"type": "schnet", "cutoff": 3.5, "num_interactions": 2, "num_features": 8, "num_basis": 6, "seed": 3},
     "painn": {"type": "painn", "cutoff": 3.5, "num_interactions": 2, "num_features": 8, "num_basis": 6, "seed": 4},
 }

@@ -106,7 +106,7 @@ def evaluate_in_stages(predictor: Predictor, structure, states, points: torch.Te
             batch = {key: value[start:start + predictor.model_batch] for key, value in inputs.items()}
             if hasattr(module, "descriptor"):
                 vectors, mask = batch["probe_vectors"], batch["probe_nlist"] >= 0
-                descriptor = module.descriptor(vectors, mask)
+                descriptor = module.describe(vectors, mask)
                 laps.lap("descriptor")
                 values.append(module.fitting(descriptor) + module.baseline(vectors, mask))
                 laps.lap("fitting")

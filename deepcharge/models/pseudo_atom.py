@@ -7,6 +7,7 @@ from torch import nn
 
 from .base import DTYPES, register_model
 from .descriptor.se_e2_a import DescriptorSeA
+from .descriptor.three_body import ThreeBodyDescriptor
 from .fitting import DensityFitting
 from .radial_baseline import RadialBaseline
 
@@ -37,9 +38,13 @@ class PseudoAtomModel(nn.Module):
             activation_function=descriptor["activation_function"], env_protection=descriptor["env_protection"],
             generator=generator, dtype=dtype,
         )
+        three_body = descriptor["three_body"]
+        self.angular = nn.ModuleList([] if three_body is None else [ThreeBodyDescriptor(
+            self.sel, three_body["sel"], three_body["rcut"], three_body["rcut_smth"], three_body["num_radial"],
+            three_body["lmax"], descriptor["env_protection"], dtype)])
         generator.manual_seed(int(fitting_net["seed"]))
         self.fitting = DensityFitting(
-            self.descriptor.dim_out, fitting_net["neuron"], fitting_net["resnet_dt"],
+            self.descriptor.dim_out + sum(extra.dim_out for extra in self.angular), fitting_net["neuron"], fitting_net["resnet_dt"],
             fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
             generator, dtype,
         )
@@ -61,7 +66,7 @@ class PseudoAtomModel(nn.Module):
             if self.baseline.num_basis:
                 self.baseline.fit(vectors, mask, density)
             residual = density - self.baseline(vectors, mask)
-            self.fitting.set_statistics(self.descriptor(vectors, mask), residual)
+            self.fitting.set_statistics(self.describe(vectors, mask), residual)
 
     @torch.jit.export
     def atom_states(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -73,7 +78,14 @@ class PseudoAtomModel(nn.Module):
     def probe_density(self, states: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Densities (e/Å³) at the probes of ``inputs``: the fitting net's correction on the radial baseline."""
         vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
-        return self.fitting(self.descriptor(vectors, mask)) + self.baseline(vectors, mask)
+        return self.fitting(self.describe(vectors, mask)) + self.baseline(vectors, mask)
+
+    def describe(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The fitting net's input: the se_e2_a descriptor, and the three-body one when configured."""
+        features = [self.descriptor(vectors, mask)]
+        for extra in self.angular:
+            features.append(extra(vectors, mask))
+        return torch.cat(features, dim=1)
 
     def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         return self.probe_density(self.atom_states(inputs), inputs)
