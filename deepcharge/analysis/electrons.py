@@ -21,6 +21,8 @@ def fit_electrons_per_atom(records: Sequence[Tuple[Dict[str, int], float]]) -> D
     reproduces it for that composition and splits it among species in proportion to their counts.
     """
     species = sorted({symbol for counts, _ in records for symbol in counts})
+    if not species:
+        return {}
     counts = np.array([[composition.get(symbol, 0) for symbol in species] for composition, _ in records], float)
     totals = np.array([electrons for _, electrons in records])
     solution = np.linalg.lstsq(counts, totals, rcond=None)[0]

@@ -32,7 +32,7 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
         "training": {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"]),
                      "checkpoint": str(resolve_checkpoint(checkpoint)), "input": config},
         "parameters": sum(p.numel() for p in model.parameters()),
-        "electrons_per_atom": fit_electrons_per_atom(list(state["electrons"].values())),
+        "electrons_per_atom": fit_electrons_per_atom(list(state.get("electrons", {}).values())),
     }
     with atomic_path(output) as tmp, quiet_torchscript():
         torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(metadata)})

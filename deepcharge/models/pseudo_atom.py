@@ -38,7 +38,7 @@ class PseudoAtomModel(nn.Module):
             activation_function=descriptor["activation_function"], env_protection=descriptor["env_protection"],
             generator=generator, dtype=dtype,
         )
-        three_body = descriptor["three_body"]
+        three_body = descriptor.get("three_body")  # absent from inputs written before it existed
         self.angular = nn.ModuleList([] if three_body is None else [ThreeBodyDescriptor(
             self.sel, three_body["sel"], three_body["rcut"], three_body["rcut_smth"], three_body["num_radial"],
             three_body["lmax"], descriptor["env_protection"], dtype)])
