@@ -175,3 +175,18 @@ def test_three_body_descriptor_against_numpy():
                             expected[p, ta, tb, l] += legendre.legval(c, np.eye(lmax + 1)[l]) * np.outer(phij, phik)
     expected = expected.reshape(6, -1) / np.sqrt(5)
     np.testing.assert_allclose(features.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_folding_the_input_normalisation_changes_nothing():
+    """freeze folds the whitening map into the fitting net's first layer: same densities, fewer operations."""
+    from deepcharge.models.fitting import DensityFitting
+
+    generator = torch.Generator().manual_seed(8)
+    fitting = DensityFitting(12, [10, 10], True, "tanh", "whiten", 1e-4, generator, torch.float64)
+    descriptors = torch.randn(300, 12, generator=generator, dtype=torch.float64) @ torch.randn(
+        12, 12, generator=generator, dtype=torch.float64)
+    fitting.set_statistics(descriptors, torch.rand(300, generator=generator, dtype=torch.float64))
+    before = fitting(descriptors)
+    fitting.fold_normalisation()
+    assert fitting.normalisation_folded
+    torch.testing.assert_close(fitting(descriptors), before, rtol=1e-10, atol=1e-12)

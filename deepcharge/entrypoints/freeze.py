@@ -22,6 +22,8 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
     model = build_model(config["model"])
     model.load_state_dict(state["model_state"])
     model.eval()
+    if hasattr(model, "prepare_for_inference"):  # a backend's exact rewrites for speed (folded normalisations)
+        model.prepare_for_inference()
     with quiet_torchscript():
         scripted = torch.jit.script(model)
     metadata = {

@@ -31,6 +31,7 @@ class DensityFitting(nn.Module):
         self.register_buffer("input_transform", torch.eye(dim_in, dtype=dtype))
         self.register_buffer("bias", torch.zeros((), dtype=dtype))
         self.register_buffer("scale", torch.ones((), dtype=dtype))
+        self.normalisation_folded = False
 
     @torch.jit.ignore
     def set_statistics(self, descriptor: torch.Tensor, density: torch.Tensor):
@@ -50,6 +51,26 @@ class DensityFitting(nn.Module):
         self.bias.fill_(float(density.mean()))
         self.scale.fill_(float(density.std(unbiased=False).clamp_min(1e-6)))
 
+    @torch.jit.ignore
+    def fold_normalisation(self):
+        """For inference: fold the fixed input map x ↦ ((x − D̄)/σ_D) W into the first layer's weights and bias.
+
+        The whitening matrix alone costs (descriptor length)² operations per probe, more than the fitting
+        net; folded, the first layer does it for free. The function computed is unchanged (up to rounding).
+        """
+        first = self.net.layers[0] if len(self.net.layers) else None
+        if first is None or first.skip or self.normalisation_folded:
+            return
+        with torch.no_grad():
+            linear = self.input_transform.to(torch.float64) / self.input_std.to(torch.float64).unsqueeze(1)
+            weight = linear @ first.weight.to(torch.float64)
+            bias = first.bias.to(torch.float64) - self.input_mean.to(torch.float64) @ weight
+            first.weight.copy_(weight)
+            first.bias.copy_(bias)
+        self.normalisation_folded = True
+
     def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
-        normalised = ((descriptor - self.input_mean) / self.input_std) @ self.input_transform
+        normalised = descriptor
+        if not self.normalisation_folded:
+            normalised = ((descriptor - self.input_mean) / self.input_std) @ self.input_transform
         return self.net(normalised).squeeze(-1) * self.scale + self.bias

@@ -68,6 +68,11 @@ class PseudoAtomModel(nn.Module):
             residual = density - self.baseline(vectors, mask)
             self.fitting.set_statistics(self.describe(vectors, mask), residual)
 
+    @torch.jit.ignore
+    def prepare_for_inference(self):
+        """Fold the fitting net's input normalisation into its first layer (see DensityFitting)."""
+        self.fitting.fold_normalisation()
+
     @torch.jit.export
     def atom_states(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Nothing to compute per structure: every probe is described by its own environment."""
