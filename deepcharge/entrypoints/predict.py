@@ -95,18 +95,20 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
         for _ in blocks():  # this rank's share goes to rank 0, which writes
             pass
         return {}
+    def integral() -> float:  # electrons of what has been computed so far (all of it, once consumed)
+        return total[0] / npoints * structure.volume
+
     values = blocks()
     if cube or electrons is not None:
-        values = [np.concatenate(list(values))]
-        if electrons is not None:
-            values = [values[0] * (electrons / (total[0] / npoints * structure.volume))]
+        whole = np.concatenate(list(values))
+        values = [whole if electrons is None else whole * (electrons / integral())]
     if cube:
         structure.density = values[0].reshape(shape)
         write_density(output, structure)
     else:
         write_chgcar_blocks(output, structure, shape, values)
     elapsed = time.perf_counter() - start
-    raw = total[0] / npoints * structure.volume
+    raw = integral()
     summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": elapsed,
                "points_per_second": npoints / max(elapsed, 1e-9), "electrons_raw": raw,
                "electrons": raw if electrons is None else electrons}

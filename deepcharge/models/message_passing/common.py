@@ -42,6 +42,12 @@ class MessagePassingModel(nn.Module):
         self.register_buffer("bias", torch.zeros((), dtype=dtype))
         self.register_buffer("scale", torch.ones((), dtype=dtype))
 
+    @classmethod
+    def from_config(cls, model_config: dict) -> "MessagePassingModel":
+        return cls(model_config["type_map"], model_config["cutoff"], model_config["num_interactions"],
+                   model_config["num_features"], model_config["num_basis"], model_config["precision"],
+                   model_config["seed"])
+
     @torch.jit.ignore
     def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor):
         """Output shift and scale: mean and std of the training density."""

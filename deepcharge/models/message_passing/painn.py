@@ -90,12 +90,6 @@ class PaiNNDensityModel(MessagePassingModel):
             self.readout = two_layer(num_features, num_features, 1, nn.SiLU(), dtype)
         self.num_features = num_features
 
-    @classmethod
-    def from_config(cls, model_config: dict) -> "PaiNNDensityModel":
-        return cls(model_config["type_map"], model_config["cutoff"], model_config["num_interactions"],
-                   model_config["num_features"], model_config["num_basis"], model_config["precision"],
-                   model_config["seed"])
-
     def _edge_features(self, vectors: torch.Tensor):
         distance = torch.linalg.norm(vectors, dim=-1)
         unit = vectors / distance.clamp_min(1e-9).unsqueeze(-1)
