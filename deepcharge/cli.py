@@ -27,8 +27,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     freeze = commands.add_parser("freeze", help="checkpoint → self-contained TorchScript model file")
     freeze.add_argument("-c", "--checkpoint", default=".",
-                        help="checkpoint file, or the directory training ran in (default .)")
+                        help="checkpoint file, or the directory training ran in (default .); an ensemble's "
+                             "directory freezes every member_<i>/ to OUTPUT_<i> (frozen_model_<i>.pth)")
     freeze.add_argument("-o", "--output", default="frozen_model.pth", help="frozen model file (frozen_model.pth)")
+
+    compress = commands.add_parser(
+        "compress", help="frozen pseudo_atom model → faster model with tabulated embedding nets (as dp compress)")
+    compress.add_argument("-i", "--input", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
+    compress.add_argument("-o", "--output", default="frozen_model_compressed.pth",
+                          help="compressed model (frozen_model_compressed.pth)")
+    compress.add_argument("-s", "--step", type=float, default=0.01,
+                          help="stride of the table in the normalised s (0.01); 10× that beyond the trained range")
+    compress.add_argument("-e", "--extrapolate", type=float, default=5.0,
+                          help="the table reaches this multiple of the trained range's upper bound (5)")
+    compress.add_argument("--min-distance", type=float, metavar="R",
+                          help="closest probe–atom distance (Å) the table covers; default 0 (a probe on an atom), "
+                               "which needs env_protection > 0")
 
     test = commands.add_parser("test", help="errors of a frozen model on density files")
     test.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
@@ -64,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
                           help="rescale to the electrons the structure should hold, from the training data's "
                                "electrons per atom of each species (stored in the frozen model)")
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+    devi = commands.add_parser("model-devi", help="an ensemble's mean density and deviation on grids, as dp model-devi")
+    devi.add_argument("-m", "--models", nargs="+", required=True, metavar="MODEL",
+                      help="frozen models of one ensemble (the same type_map), e.g. frozen_model_*.pth")
+    devi.add_argument("-s", "--structures", nargs="+", required=True, metavar="STRUCTURE",
+                      help="structures as predict takes them (density files, STORE::NAME, ASE or dpdata files)")
+    devi.add_argument("-f", "--format", dest="fmt", metavar="FMT", help="structure format, as predict's -f")
+    devi.add_argument("-o", "--output", required=True,
+                      help="OUT.CHGCAR or OUT.cube: writes OUT_mean.CHGCAR, OUT_devi.CHGCAR (σ per point) and the "
+                           "table OUT_model_devi.out; several structures give OUT_mean_<i>.CHGCAR, ...")
+    where = devi.add_mutually_exclusive_group()
+    where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
+    where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
+    devi.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     compare = commands.add_parser("compare", help="several models on the same grid points: tables and figures")
     source = compare.add_mutually_exclusive_group(required=True)
@@ -116,8 +144,11 @@ def dispatch(args: argparse.Namespace):
         from .entrypoints.train import run_train
         run_train(args.INPUT, restart=args.restart, init_model=args.init_model, output=args.output)
     elif args.command == "freeze":
-        from .entrypoints.freeze import freeze_model
-        freeze_model(args.checkpoint, args.output)
+        from .entrypoints.freeze import freeze_run
+        freeze_run(args.checkpoint, args.output)
+    elif args.command == "compress":
+        from .entrypoints.compress import compress_model
+        compress_model(args.input, args.output, args.step, args.extrapolate, args.min_distance)
     elif args.command == "test":
         from .entrypoints.test import run_test
         run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed,
@@ -126,6 +157,9 @@ def dispatch(args: argparse.Namespace):
         from .entrypoints.predict import run_predict
         run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
                     args.electrons, args.conserve_electrons)
+    elif args.command == "model-devi":
+        from .entrypoints.model_devi import run_model_devi
+        run_model_devi(args.models, args.structures, args.output, args.grid, args.spacing, args.device, args.fmt)
     elif args.command == "compare":
         from .entrypoints.compare import run_compare, train_and_compare
         options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,

@@ -29,6 +29,19 @@ def _activation(value) -> bool:
     return value in ACTIVATIONS
 
 
+def embedding_args(neuron: list, paper: str):
+    """Keys of the embedding nets every se_e2_a-type descriptor has."""
+    return [
+        Argument("neuron", list, optional=True, default=neuron, extra_check=_positive_ints,
+                 extra_check_errmsg="must be a list of positive integers",
+                 doc=f"Widths of the embedding net layers ({paper}: {neuron})."),
+        Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
+                 extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the embedding net."),
+        Argument("resnet_dt", bool, optional=True, default=False,
+                 doc="Learnable timestep multiplying each embedding layer's output."),
+    ]
+
+
 def descriptor_se_e2_a():
     """Keys of the se_e2_a descriptor."""
     return [
@@ -42,16 +55,10 @@ def descriptor_se_e2_a():
                  extra_check_errmsg="must be positive", doc="Cut-off radius in Å (Deep Charge: 6.5)."),
         Argument("rcut_smth", float, optional=True, default=0.5,
                  doc="Where the 5th-order smooth switch starts, in Å (must be below `rcut`)."),
-        Argument("neuron", list, optional=True, default=[20, 40, 80], extra_check=_positive_ints,
-                 extra_check_errmsg="must be a list of positive integers",
-                 doc="Widths of the embedding net layers (Deep Charge: [20, 40, 80])."),
+        *embedding_args([20, 40, 80], "Deep Charge"),
         Argument("axis_neuron", int, optional=True, default=16, alias=["n_axis_neuron"], extra_check=_positive,
                  extra_check_errmsg="must be positive",
                  doc="Number of columns of G< in D = (1/N²) Gᵀ R Rᵀ G< (at most the last embedding width)."),
-        Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the embedding net."),
-        Argument("resnet_dt", bool, optional=True, default=False,
-                 doc="Learnable timestep multiplying each embedding layer's output."),
         Argument("env_protection", float, optional=True, default=0.0,
                  doc="DeePMD-kit's env_protection: s(r) = w(r)/(r + env_protection), so a probe sitting on "
                      "an atom stays finite."),
@@ -78,17 +85,20 @@ def descriptor_se_e2_a():
     ]
 
 
-def fitting_net_args():
-    """Keys of the density fitting net."""
+def fitting_net_args(neuron: list, resnet_dt: bool, trainable_skip: bool, descriptor_norm: str, paper: str,
+                     extra: list, doc: str):
+    """Keys of a density fitting net, with a family's defaults and its own ``extra`` keys."""
     return Argument("fitting_net", dict, [
-        Argument("neuron", list, optional=True, default=[200, 200, 200], alias=["n_neuron"],
+        Argument("neuron", list, optional=True, default=neuron, alias=["n_neuron"],
                  extra_check=_positive_ints, extra_check_errmsg="must be a list of positive integers",
-                 doc="Widths of the fitting net's hidden layers (Deep Charge: [200, 200, 200])."),
+                 doc=f"Widths of the fitting net's hidden layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
                  extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the fitting net."),
-        Argument("resnet_dt", bool, optional=True, default=True,
+        Argument("resnet_dt", bool, optional=True, default=resnet_dt,
                  doc="Learnable timestep multiplying each hidden layer's output."),
-        Argument("descriptor_norm", str, optional=True, default="whiten",
+        Argument("trainable_skip", bool, optional=True, default=trainable_skip,
+                 doc="Weight each ResNet skip connection by a learnable scalar (Deep Density's fitting net)."),
+        Argument("descriptor_norm", str, optional=True, default=descriptor_norm,
                  extra_check=lambda v: v in ("whiten", "standardize"),
                  extra_check_errmsg="must be \"whiten\" or \"standardize\"",
                  doc="How the descriptor is normalised before the fitting net, with statistics of the training "
@@ -98,15 +108,41 @@ def fitting_net_args():
                  extra_check_errmsg="must be positive",
                  doc="With \"whiten\": covariance eigenvalues below this fraction of the largest are raised to it, "
                      "so directions without signal are not amplified."),
-        Argument("radial_baseline", int, optional=True, default=32, extra_check=lambda v: v >= 0,
-                 extra_check_errmsg="must be a non-negative integer",
-                 doc="Gaussians per species of a radial baseline ρ₀(r) = Σ_atoms f_type(|r − R|), fitted to the "
-                     "training density by least squares before training (and trained with the rest); the net "
-                     "learns ρ − ρ₀, several times smaller than ρ, and reaches a lower error. 0 turns it off."),
+        *extra,
         Argument("seed", [int, None], optional=True, default=None,
                  doc="Seed of the fitting net's initialisation (default: derived from `training.seed`)."),
-    ], optional=True, default={}, doc="The fitting net: a ResNet from descriptor to density, whose output is "
-                                      "shifted and scaled by the mean and std of the training density.")
+    ], optional=True, default={}, doc=doc)
+
+
+def radial_baseline_arg():
+    """The pseudo-atom fitting net's radial baseline."""
+    return Argument("radial_baseline", int, optional=True, default=32, extra_check=lambda v: v >= 0,
+                    extra_check_errmsg="must be a non-negative integer",
+                    doc="Gaussians per species of a radial baseline ρ₀(r) = Σ_atoms f_type(|r − R|), fitted to the "
+                        "training density by least squares before training (and trained with the rest); the net "
+                        "learns ρ − ρ₀, several times smaller than ρ, and reaches a lower error. 0 turns it off.")
+
+
+def descriptor_deep_density():
+    """Keys of the atom-centred family's descriptor (Deep Density's values as defaults)."""
+    return [
+        Argument("rcut", float, optional=True, default=3.5, extra_check=_positive,
+                 extra_check_errmsg="must be positive",
+                 doc="Cut-off radius R_c in Å: an atom's neighbours, and the probes it contributes to, lie within "
+                     "it (Deep Density: 3.5 for water, 4 for molecules, 6 for Al)."),
+        Argument("rcut_smth", float, optional=True, default=2.5,
+                 doc="R_cs in Å: where the cosine switch of φ(R) = w(R)/(R + δ) starts (below `rcut`)."),
+        Argument("delta", float, optional=True, default=0.1, extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc="δ of φ(R) = 1/(R + δ) in Å: keeps φ finite for a probe "
+                                                             "on an atom."),
+        *embedding_args([5, 10, 20, 40], "Deep Density, water"),
+        Argument("axis_neuron", [int, None], optional=True, default=None,
+                 extra_check=lambda v: v is None or v > 0, extra_check_errmsg="must be positive or null",
+                 doc="Columns of T< in D = Tᵀ T<; null (default) takes all M, the paper's full M×M (its upper "
+                     "triangle: D is symmetric)."),
+        Argument("seed", [int, None], optional=True, default=None,
+                 doc="Seed of the embedding nets' initialisation (default: derived from `training.seed`)."),
+    ]
 
 
 def message_passing_args(name: str, interactions: int, num_basis: int, basis_doc: str, doc: str) -> Argument:
@@ -135,9 +171,24 @@ def model_args():
                      doc="DeepPot-SE descriptor built from the real atoms around the probe."),
         ], optional=True, default_tag="se_e2_a", doc="The descriptor type.")],
             optional=True, default={}, doc="The descriptor of a probe point's environment."),
-        fitting_net_args(),
+        fitting_net_args([200, 200, 200], True, False, "whiten", "Deep Charge", [radial_baseline_arg()],
+                         "The fitting net: a ResNet from descriptor to density, whose output is shifted and scaled "
+                         "by the mean and std of the training density."),
     ], alias=["deep_charge"], doc="Deep Charge: every grid point is a pseudo-atom whose se_e2_a descriptor "
                                   "feeds a ResNet fitting net.")
+    atom_centred = Argument("atom_centred", dict, [
+        Argument("descriptor", dict, [], [Variant("type", [
+            Argument("se_e2_a", dict, descriptor_deep_density(), alias=["se_a"],
+                     doc="DeepPot-SE descriptor of an atom's neighbours within `rcut`, the probe included as "
+                         "species 0."),
+        ], optional=True, default_tag="se_e2_a", doc="The descriptor type.")],
+            optional=True, default={}, doc="The descriptor of an atom and the probe."),
+        fitting_net_args([50, 50, 50, 50, 50], False, True, "standardize", "Deep Density, water", [],
+                         "Per species of the centre atom: a ResNet from the descriptor to the corrections (N, E) of "
+                         "the ansatz, starting at zero."),
+    ], alias=["deep_density"], doc="Deep Density: ρ(r) = Σ_I ρ_I(r) over atoms I within `rcut` of r, each "
+                                   "w(R)(N + A R + B) exp(C (R − D)² + E) with N, E from a fitting net on atom I's "
+                                   "descriptor in which the probe is a neighbour of species 0.")
     schnet = message_passing_args(
         "schnet", interactions=6, num_basis=40,
         basis_doc="Gaussians exp(−(r − kΔ)²/2Δ²) with Δ = cutoff/num_basis (DeepDFT: 0.1 Å spacing).",
@@ -156,7 +207,7 @@ def model_args():
                  extra_check=lambda v: v in ("float32", "float64"),
                  extra_check_errmsg="must be \"float32\" or \"float64\"",
                  doc="Floating point precision of the model: \"float32\" or \"float64\"."),
-    ], [Variant("type", [pseudo_atom, schnet, painn], optional=True, default_tag="pseudo_atom",
+    ], [Variant("type", [pseudo_atom, atom_centred, schnet, painn], optional=True, default_tag="pseudo_atom",
                 doc="The model family.")], doc="The model: species, family and its hyperparameters.")
 
 
@@ -235,6 +286,23 @@ def data_args(name: str, default_probes: int, doc: str, optional: bool, extra=()
     ], optional=optional, default=None if optional else {}, doc=doc)
 
 
+def ensemble_args():
+    """``training.ensemble``: several models from one input, for ``deepcharge model-devi``."""
+    return Argument("ensemble", [dict, None], [
+        Argument("members", int, extra_check=lambda v: v >= 2, extra_check_errmsg="must be at least 2",
+                 doc="How many models to train, one after another, each in its own directory `member_<i>/`."),
+        Argument("seeds", [list, None], optional=True, default=None,
+                 extra_check=lambda v: v is None or all(isinstance(s, int) and not isinstance(s, bool) for s in v),
+                 extra_check_errmsg="must be a list of integers",
+                 doc="Each member's `training.seed`, one per member; null derives them: training.seed + 1000·i "
+                     "(member 0 is the run without ensemble), or a random seed per member when training.seed is "
+                     "absent. A member's seed replaces every seed of the input (the model's are derived from it)."),
+    ], optional=True, default=None,
+        doc="Train an ensemble: `members` models that differ only in their seeds (initial weights and probe "
+            "sampling). `deepcharge freeze` on the run directory freezes them all; `deepcharge model-devi` "
+            "evaluates their mean and deviation. null (default) trains one model.")
+
+
 def training_args():
     """The ``training`` section."""
     return Argument("training", dict, [
@@ -260,6 +328,7 @@ def training_args():
                  doc="Stop when the validation ε_mae has not improved for this many evaluations (every "
                      "`disp_freq` steps); 0 never stops early. With validation data the checkpoint of the lowest "
                      "validation error is always kept as `<save_ckpt>-best.pt` (freeze it with `-c`)."),
+        ensemble_args(),
         Argument("device", str, optional=True, default="auto", extra_check=lambda v: v in ("auto", "cpu", "cuda")
                  or v.startswith("cuda:"), extra_check_errmsg="must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"",
                  doc="Where to train: \"auto\" takes a GPU when one is visible."),
@@ -347,10 +416,10 @@ def _check_consistency(config: dict, source: str):
         if not descriptor["rcut_smth"] < descriptor["rcut"]:
             raise DeepChargeError(f"{source}: model.descriptor.rcut_smth ({descriptor['rcut_smth']}) must be "
                                   f"smaller than rcut ({descriptor['rcut']})")
-        if descriptor["axis_neuron"] > descriptor["neuron"][-1]:
+        if (descriptor["axis_neuron"] or 0) > descriptor["neuron"][-1]:
             raise DeepChargeError(f"{source}: model.descriptor.axis_neuron ({descriptor['axis_neuron']}) must not "
                                   f"exceed the last embedding width ({descriptor['neuron'][-1]})")
-        three_body = descriptor["three_body"]
+        three_body = descriptor.get("three_body")
         if three_body is not None:
             if not three_body["rcut_smth"] < three_body["rcut"] <= descriptor["rcut"]:
                 raise DeepChargeError(f"{source}: model.descriptor.three_body needs rcut_smth < rcut <= the "
@@ -360,7 +429,7 @@ def _check_consistency(config: dict, source: str):
             if len(three_body["sel"]) != len(model["type_map"]):
                 raise DeepChargeError(f"{source}: model.descriptor.three_body.sel has {len(three_body['sel'])} "
                                       f"entries but type_map has {len(model['type_map'])}")
-        sel = descriptor["sel"]
+        sel = descriptor.get("sel")
         if isinstance(sel, list) and len(sel) != len(model["type_map"]):
             raise DeepChargeError(f"{source}: model.descriptor.sel has {len(sel)} entries but type_map has "
                                   f"{len(model['type_map'])}; give one neighbour count per type")
@@ -368,6 +437,10 @@ def _check_consistency(config: dict, source: str):
     if training["early_stopping_patience"] and not training.get("validation_data"):
         raise DeepChargeError(f"{source}: training.early_stopping_patience needs training.validation_data to "
                               f"measure the validation error on")
+    ensemble = training["ensemble"]
+    if ensemble and ensemble["seeds"] is not None and len(ensemble["seeds"]) != ensemble["members"]:
+        raise DeepChargeError(f"{source}: training.ensemble.seeds has {len(ensemble['seeds'])} entries but members "
+                              f"is {ensemble['members']}; give one seed per member (or none)")
     lr = config["learning_rate"]
     if lr["stop_lr"] > lr["start_lr"]:
         raise DeepChargeError(f"{source}: learning_rate.stop_lr must not exceed start_lr")

@@ -1,10 +1,12 @@
-"""Small helpers used across the package: atomic file writes and device selection."""
+"""Small helpers used across the package: atomic file writes, output names, the working directory and device
+selection."""
 
 import contextlib
 import json
 import os
 import warnings
 from pathlib import Path
+from typing import List
 
 import torch
 
@@ -29,6 +31,34 @@ def atomic_path(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def tagged_name(path: str, tag: str) -> str:
+    """``tag`` added to the file name before its first dot: ``rho.CHGCAR.gz``, ``mean`` → ``rho_mean.CHGCAR.gz``."""
+    folder, name = os.path.split(path)
+    stem, dot, suffixes = name.partition(".")
+    return os.path.join(folder, f"{stem}_{tag}{dot}{suffixes}")
+
+
+def numbered_names(path: str, count: int) -> List[str]:
+    """Names for ``count`` files: ``path`` itself for one, else ``rho.CHGCAR`` → ``rho_0.CHGCAR``, ``rho_1.CHGCAR``,
+    ... (numbers zero-padded to equal width, so they sort)."""
+    if count == 1:
+        return [path]
+    width = len(str(count - 1))
+    return [tagged_name(path, f"{number:0{width}d}") for number in range(count)]
+
+
+@contextlib.contextmanager
+def working_directory(path):
+    """Run the enclosed code in directory ``path`` (created if missing), then return to the previous one."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def write_json(path, data):

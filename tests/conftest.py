@@ -25,6 +25,9 @@ TINY_MODELS = {
                     "fitting_net": {"neuron": [16, 16]}},
     "schnet": {"type": "schnet", "type_map": ["Si"], "cutoff": 3.0, "num_interactions": 2, "num_features": 8,
                "num_basis": 6},
+    "atom_centred": {"type": "atom_centred", "type_map": ["Si"],
+                     "descriptor": {"rcut": 3.0, "rcut_smth": 2.0, "neuron": [4, 8], "axis_neuron": 4},
+                     "fitting_net": {"neuron": [16, 16]}},
     "painn": {"type": "painn", "type_map": ["Si"], "cutoff": 3.0, "num_interactions": 2, "num_features": 8,
               "num_basis": 6},
 }

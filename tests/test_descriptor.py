@@ -134,7 +134,7 @@ def test_radial_baseline_recovers_profiles_that_made_the_density():
         truth.coefficients.copy_(torch.randn(2, 6, generator=generator, dtype=torch.float64))
     density = truth(vectors, mask) + 0.25  # the constant goes to the fitting net's bias
     fitted = RadialBaseline(sel, 4.0, 0.5, 6, torch.float64)
-    fitted.fit(vectors, mask, density)
+    fitted.fit(vectors, mask, density, torch.ones_like(density))
     torch.testing.assert_close(fitted(vectors, mask), truth(vectors, mask), rtol=1e-6, atol=1e-6)
     # beyond rcut a neighbour contributes nothing
     far = torch.zeros(1, sum(sel), 3, dtype=torch.float64)
@@ -185,7 +185,8 @@ def test_folding_the_input_normalisation_changes_nothing():
     fitting = DensityFitting(12, [10, 10], True, "tanh", "whiten", 1e-4, generator, torch.float64)
     descriptors = torch.randn(300, 12, generator=generator, dtype=torch.float64) @ torch.randn(
         12, 12, generator=generator, dtype=torch.float64)
-    fitting.set_statistics(descriptors, torch.rand(300, generator=generator, dtype=torch.float64))
+    fitting.set_statistics(descriptors, torch.rand(300, generator=generator, dtype=torch.float64),
+                           torch.ones(300, dtype=torch.float64))
     before = fitting(descriptors)
     fitting.fold_normalisation()
     assert fitting.normalisation_folded

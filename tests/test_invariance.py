@@ -25,6 +25,8 @@ MODELS = {
                                               "axis_neuron": 4, "seed": 1, "env_protection": 0.3,
                                               "three_body": {"rcut": 3.0, "sel": [6, 5], "num_radial": 3, "lmax": 3}},
                                "fitting_net": {"neuron": [16, 16], "seed": 2}},
+    "atom_centred": {"type": "atom_centred", "descriptor": {"rcut": 3.5, "rcut_smth": 2.0, "neuron": [4, 8],
+                                                            "seed": 1}, "fitting_net": {"neuron": [16, 16], "seed": 2}},
     "schnet": {"type": "schnet", "cutoff": 3.5, "num_interactions": 2, "num_features": 8, "num_basis": 6, "seed": 3},
     "painn": {"type": "painn", "cutoff": 3.5, "num_interactions": 2, "num_features": 8, "num_basis": 6, "seed": 4},
 }
@@ -38,7 +40,7 @@ def predictor(request):
     spec = InputSpec.of(model)
     inputs = {**structure_inputs(structure, spec), **probe_inputs(structure, torch.as_tensor(probes), spec)}
     density = torch.as_tensor(np.random.default_rng(0).uniform(0, 1, len(probes)))
-    model.fit_statistics(inputs, density)
+    model.fit_statistics(inputs, density, torch.ones_like(density))
     return Predictor(model, chunk_size=7)
 
 

@@ -44,6 +44,7 @@ class Killed(Exception):
 
 RESTART_CASES = {
     "pseudo_atom": {},
+    "atom_centred": {},
     "painn": {"training_data": {"systems": [str(si64_file(0)), str(si64_file(4))], "probes_per_system": 1000,
                                 "batch_size": 32, "structures_per_step": 1}},
 }
@@ -95,7 +96,7 @@ def test_init_model_starts_from_weights(workdir):
     np.testing.assert_allclose(second["eps_mae_val"][0], first["eps_mae_val"][-1], rtol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["pseudo_atom", "schnet", "painn"])
+@pytest.mark.parametrize("backend", ["pseudo_atom", "atom_centred", "schnet", "painn"])
 def test_freeze_then_test_matches_checkpoint(workdir, backend):
     assert main(["train", str(tiny_input(workdir, backend))]) == 0
     assert main(["freeze", "-c", ".", "-o", "model.pth"]) == 0

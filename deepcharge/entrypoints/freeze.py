@@ -1,7 +1,10 @@
-"""``deepcharge freeze``: a checkpoint → a self-contained TorchScript file with its metadata."""
+"""``deepcharge freeze``: a checkpoint → a self-contained TorchScript file with its metadata (one per member of an
+ensemble)."""
 
 import json
 import logging
+from pathlib import Path
+from typing import List
 
 import torch
 
@@ -10,9 +13,20 @@ from ..analysis.electrons import fit_electrons_per_atom
 from ..infer.predictor import METADATA_FILE
 from ..models import build_model
 from ..train.checkpoint import load_checkpoint, resolve_checkpoint
-from ..utils import atomic_path, quiet_torchscript
+from ..train.ensemble import found_members
+from ..utils import atomic_path, quiet_torchscript, tagged_name
 
 log = logging.getLogger("deepcharge")
+
+
+def freeze_run(checkpoint: str = ".", output: str = "frozen_model.pth") -> List[dict]:
+    """Freeze a checkpoint or the directory training ran in; an ensemble's directory gives one file per member,
+    ``member_<i>/`` → ``frozen_model_<i>.pth`` (the number inserted before ``output``'s first dot)."""
+    path = Path(checkpoint)
+    members = found_members(path) if path.is_dir() and not (path / "checkpoint").is_file() else []
+    if not members:
+        return [freeze_model(checkpoint, output)]
+    return [freeze_model(str(folder), tagged_name(output, folder.name.rpartition("_")[2])) for folder in members]
 
 
 def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dict:

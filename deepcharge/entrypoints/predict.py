@@ -5,7 +5,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -17,6 +17,7 @@ from ..infer.predictor import Predictor
 from ..io import is_cube_name, write_density
 from ..io.chgcar import write_chgcar_blocks
 from ..train import distributed
+from ..utils import numbered_names
 
 log = logging.getLogger("deepcharge")
 
@@ -59,17 +60,7 @@ def run_predict(model: str, structure: str, output: str, grid=None, spacing=None
     targets = [electrons if electrons is not None else predictor.expected_electrons(frame) if conserve else None
                for frame in frames]
     return [predict_frame(predictor, frame, path, grid, spacing, target)
-            for frame, path, target in zip(frames, frame_outputs(output, len(frames)), targets)]
-
-
-def frame_outputs(output: str, count: int) -> List[str]:
-    """Output names for ``count`` frames: ``rho.CHGCAR`` → ``rho_0.CHGCAR``, ``rho_1.CHGCAR``, ..."""
-    if count == 1:
-        return [output]
-    folder, name = os.path.split(output)
-    stem, dot, suffixes = name.partition(".")
-    width = len(str(count - 1))
-    return [os.path.join(folder, f"{stem}_{number:0{width}d}{dot}{suffixes}") for number in range(count)]
+            for frame, path, target in zip(frames, numbered_names(output, len(frames)), targets)]
 
 
 def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
@@ -78,8 +69,7 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
     ``electrons``, is assembled first)."""
     shape = grid_shape_for(snapshot, grid, spacing)
     npoints = int(np.prod(shape))
-    structure = Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
-                         pbc=snapshot.pbc, origin=snapshot.origin, source=str(output))
+    structure = bare_structure(snapshot, output)
     cube = is_cube_name(output)
     total = [0.0]
 
@@ -99,14 +89,10 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
         return total[0] / npoints * structure.volume
 
     values = blocks()
-    if cube or electrons is not None:
+    if electrons is not None:
         whole = np.concatenate(list(values))
-        values = [whole if electrons is None else whole * (electrons / integral())]
-    if cube:
-        structure.density = values[0].reshape(shape)
-        write_density(output, structure)
-    else:
-        write_chgcar_blocks(output, structure, shape, values)
+        values = [whole * (electrons / integral())]
+    write_grid(output, structure, shape, values)
     elapsed = time.perf_counter() - start
     raw = integral()
     summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": elapsed,
@@ -116,6 +102,22 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
              *shape, elapsed, summary["points_per_second"], summary["electrons"],
              "" if electrons is None else f" (rescaled from {raw:.4f})")
     return summary
+
+
+def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
+    """``snapshot``'s structure without its density, named after the file it will be written to."""
+    return Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
+                    pbc=snapshot.pbc, origin=snapshot.origin, source=str(output))
+
+
+def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray]):
+    """Write values on the grid ``shape`` that arrive in consecutive ``blocks`` (x fastest for a CHGCAR, streamed;
+    z fastest for a cube, assembled first), atomically; the format follows the name."""
+    if is_cube_name(output):
+        structure.density = np.concatenate(list(blocks)).reshape(shape)
+        write_density(output, structure)
+    else:
+        write_chgcar_blocks(output, structure, shape, blocks)
 
 
 def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:

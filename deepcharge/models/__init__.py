@@ -1,6 +1,6 @@
 """Density models. Importing this package registers every backend."""
 
-from . import pseudo_atom  # noqa: F401  (registers "pseudo_atom")
+from . import atom_centred, pseudo_atom  # noqa: F401  (register "atom_centred" and "pseudo_atom")
 from .message_passing import painn, schnet  # noqa: F401  (register "painn" and "schnet")
 from .base import MODEL_BUILDERS, build_model
 

@@ -10,11 +10,12 @@ A backend is a ``torch.nn.Module`` that TorchScript can compile, with:
 - ``probe_density(states, inputs) -> Tensor``: densities (e/Å³) at the probes of ``inputs``
   (:func:`deepcharge.data.inputs.probe_inputs`), so that large grids are evaluated in chunks against one
   ``atom_states``; ``forward(inputs)`` does both on inputs holding atoms and probes;
-- ``fit_statistics(inputs, density)``: data statistics (normalisation, output shift and scale) from
-  training probes, called once before training (not part of the compiled model).
+- ``fit_statistics(inputs, density, weight)``: data statistics (normalisation, output shift and scale) from
+  training probes and their loss weights (1 unless probes are importance-sampled), called once before
+  training (not part of the compiled model).
 """
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import torch
 
@@ -37,3 +38,11 @@ def build_model(model_config: dict) -> torch.nn.Module:
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def weighted_mean_std(values: torch.Tensor, weight: torch.Tensor) -> Tuple[float, float]:
+    """Mean and standard deviation of ``values`` under loss weights (importance-sampled probes)."""
+    values, weight = values.to(torch.float64), weight.to(torch.float64)
+    weight = weight / weight.sum()
+    mean = (weight * values).sum()
+    return float(mean), float((weight * (values - mean) ** 2).sum().sqrt())

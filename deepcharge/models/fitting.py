@@ -6,6 +6,7 @@ from typing import List
 import torch
 from torch import nn
 
+from .base import weighted_mean_std
 from .network import ResidualMLP
 
 
@@ -21,21 +22,34 @@ class DensityFitting(nn.Module):
     """
 
     def __init__(self, dim_in: int, neuron: List[int], resnet_dt: bool, activation_function: str,
-                 descriptor_norm: str, whiten_floor: float, generator: torch.Generator, dtype: torch.dtype):
+                 descriptor_norm: str, whiten_floor: float, generator: torch.Generator, dtype: torch.dtype,
+                 n_out: int = 1, trainable_skip: bool = False):
         super().__init__()
-        self.net = ResidualMLP(dim_in, neuron, activation_function, resnet_dt, generator, dtype, n_out=1)
+        self.net = ResidualMLP(dim_in, neuron, activation_function, resnet_dt, generator, dtype, n_out=n_out,
+                               trainable_skip=trainable_skip)
+        self.n_out = int(n_out)
         self.descriptor_norm = descriptor_norm
         self.whiten_floor = float(whiten_floor)
         self.register_buffer("input_mean", torch.zeros(dim_in, dtype=dtype))
         self.register_buffer("input_std", torch.ones(dim_in, dtype=dtype))
         self.register_buffer("input_transform", torch.eye(dim_in, dtype=dtype))
-        self.register_buffer("bias", torch.zeros((), dtype=dtype))
-        self.register_buffer("scale", torch.ones((), dtype=dtype))
+        output_shape = () if n_out == 1 else (n_out,)  # one output: a scalar density per probe
+        self.register_buffer("bias", torch.zeros(output_shape, dtype=dtype))
+        self.register_buffer("scale", torch.ones(output_shape, dtype=dtype))
         self.normalisation_folded = False
 
     @torch.jit.ignore
-    def set_statistics(self, descriptor: torch.Tensor, density: torch.Tensor):
-        """Input normalisation from training descriptors; output shift and scale from their densities."""
+    def set_statistics(self, descriptor: torch.Tensor, density: torch.Tensor, weight: torch.Tensor):
+        """Input normalisation from training descriptors; output shift and scale from their densities under
+        the probes' loss weights."""
+        self.set_input_statistics(descriptor)
+        mean, std = weighted_mean_std(density, weight)
+        self.bias.fill_(mean)
+        self.scale.fill_(max(std, 1e-6))
+
+    @torch.jit.ignore
+    def set_input_statistics(self, descriptor: torch.Tensor):
+        """Mean, std (and whitening map) of the inputs from training descriptors."""
         descriptor = descriptor.to(torch.float64)
         mean = descriptor.mean(dim=0)
         std = descriptor.std(dim=0, unbiased=False).clamp_min(1e-6)
@@ -47,9 +61,6 @@ class DensityFitting(nn.Module):
             floor = self.whiten_floor * eigenvalues.max()
             inverse_sqrt = eigenvalues.clamp_min(floor).rsqrt()
             self.input_transform.copy_((eigenvectors * inverse_sqrt) @ eigenvectors.T)
-        density = density.to(torch.float64)
-        self.bias.fill_(float(density.mean()))
-        self.scale.fill_(float(density.std(unbiased=False).clamp_min(1e-6)))
 
     @torch.jit.ignore
     def fold_normalisation(self):
@@ -70,7 +81,12 @@ class DensityFitting(nn.Module):
         self.normalisation_folded = True
 
     def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
-        normalised = descriptor
-        if not self.normalisation_folded:
-            normalised = ((descriptor - self.input_mean) / self.input_std) @ self.input_transform
-        return self.net(normalised).squeeze(-1) * self.scale + self.bias
+        if self.normalisation_folded:
+            output = self.net(descriptor)
+        else:
+            whitening = self.input_transform if self.descriptor_norm == "whiten" else None
+            output = self.net((descriptor - self.input_mean) / self.input_std, whitening)
+        output = output * self.scale + self.bias
+        if self.n_out == 1:
+            output = output.squeeze(-1)
+        return output

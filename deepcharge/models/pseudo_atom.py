@@ -46,7 +46,7 @@ class PseudoAtomModel(nn.Module):
         self.fitting = DensityFitting(
             self.descriptor.dim_out + sum(extra.dim_out for extra in self.angular), fitting_net["neuron"], fitting_net["resnet_dt"],
             fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
-            generator, dtype,
+            generator, dtype, trainable_skip=fitting_net.get("trainable_skip", False),
         )
         self.baseline = RadialBaseline(self.sel, self.rcut, descriptor["rcut_smth"], fitting_net["radial_baseline"],
                                        dtype)
@@ -57,16 +57,17 @@ class PseudoAtomModel(nn.Module):
                    model_config["precision"])
 
     @torch.jit.ignore
-    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor):
-        """Descriptor davg/dstd, the radial baseline and the output shift/scale from training probes."""
+    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
+        """Descriptor davg/dstd, the radial baseline and the output shift/scale from training probes (the
+        last two under the probes' loss weights)."""
         vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
         env = self.descriptor.environment(vectors, mask)
         self.descriptor.set_statistics(list(torch.split(env, self.sel, dim=1)))
         with torch.no_grad():
             if self.baseline.num_basis:
-                self.baseline.fit(vectors, mask, density)
+                self.baseline.fit(vectors, mask, density, weight)
             residual = density - self.baseline(vectors, mask)
-            self.fitting.set_statistics(self.describe(vectors, mask), residual)
+            self.fitting.set_statistics(self.describe(vectors, mask), residual, weight)
 
     @torch.jit.ignore
     def prepare_for_inference(self):

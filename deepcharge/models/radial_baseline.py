@@ -36,16 +36,17 @@ class RadialBaseline(nn.Module):
         return torch.stack(per_type, dim=1)
 
     @torch.jit.ignore
-    def fit(self, vectors: torch.Tensor, mask: torch.Tensor, density: torch.Tensor):
-        """Least-squares coefficients (with a small ridge) for ``density`` at the probes."""
+    def fit(self, vectors: torch.Tensor, mask: torch.Tensor, density: torch.Tensor, weight: torch.Tensor):
+        """Weighted least-squares coefficients (with a small ridge) for ``density`` at the probes."""
         features = self.features(vectors, mask).reshape(vectors.shape[0], -1).to(torch.float64)
         target = density.to(torch.float64)
-        mean_features, mean_target = features.mean(0), target.mean()
+        weight = (weight.to(torch.float64) / weight.to(torch.float64).sum()).unsqueeze(1)
+        mean_features, mean_target = (weight * features).sum(0), (weight[:, 0] * target).sum()
         centred = features - mean_features
-        gram = centred.T @ centred
+        gram = centred.T @ (weight * centred)
         ridge = 1e-8 * gram.diagonal().mean().clamp_min(1e-30) * torch.eye(gram.shape[0], dtype=gram.dtype,
                                                                            device=gram.device)
-        solution = torch.linalg.solve(gram + ridge, centred.T @ (target - mean_target))
+        solution = torch.linalg.solve(gram + ridge, centred.T @ (weight[:, 0] * (target - mean_target)))
         with torch.no_grad():
             self.coefficients.copy_(solution.reshape(self.coefficients.shape))
 

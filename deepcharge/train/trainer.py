@@ -86,8 +86,9 @@ class Trainer:
             self._check_same_model(initial, "--init-model")
             self.model.load_state_dict(initial["model_state"])
         elif self.checkpoint is None:
-            stats_inputs, stats_density = start.take(torch.arange(min(STAT_PROBES, len(start)), device=self.device))
-            self.model.fit_statistics(stats_inputs, stats_density)
+            first = torch.arange(min(STAT_PROBES, len(start)), device=self.device)
+            stats_inputs, stats_density = start.take(first)
+            self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
         self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
         self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
         self.start_step = 0
@@ -131,7 +132,7 @@ class Trainer:
     def _resolve_sel(self):
         """Replace ``sel: auto`` by counts from the training probes (every snapshot's first draw)."""
         descriptor = self.config["model"].get("descriptor")
-        if descriptor is None or descriptor["sel"] != "auto":
+        if descriptor is None or descriptor.get("sel") != "auto":
             return
         type_map = self.config["model"]["type_map"]
         counts = torch.zeros(len(type_map), dtype=torch.long)

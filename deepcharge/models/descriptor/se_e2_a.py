@@ -79,6 +79,10 @@ class DescriptorSeA(nn.Module):
             g = embedding(block[:, :, :1])  # (P, sel_t, M)
             xyz_scatter = xyz_scatter + torch.matmul(block.transpose(1, 2), g)
             start += sel_t
-        xyz_scatter = xyz_scatter / self.nnei
-        descriptor = torch.matmul(xyz_scatter.transpose(1, 2), xyz_scatter[:, :, : self.axis_neuron])
-        return descriptor.reshape(nprobes, -1)
+        return contract(xyz_scatter / self.nnei, self.axis_neuron)
+
+
+def contract(xyz_scatter: torch.Tensor, axis_neuron: int) -> torch.Tensor:
+    """The invariant D = Tᵀ T< from T = (1/N) Σ_j R̃_jᵀ g_j (centres, 4, M), flattened to M · ``axis_neuron``."""
+    descriptor = torch.matmul(xyz_scatter.transpose(1, 2), xyz_scatter[:, :, :axis_neuron])
+    return descriptor.reshape(xyz_scatter.shape[0], -1)

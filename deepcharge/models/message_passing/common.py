@@ -6,7 +6,7 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from ..base import DTYPES
+from ..base import DTYPES, weighted_mean_std
 
 
 @contextlib.contextmanager
@@ -49,11 +49,11 @@ class MessagePassingModel(nn.Module):
                    model_config["seed"])
 
     @torch.jit.ignore
-    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor):
-        """Output shift and scale: mean and std of the training density."""
-        density = density.to(torch.float64)
-        self.bias.fill_(float(density.mean()))
-        self.scale.fill_(float(density.std(unbiased=False).clamp_min(1e-6)))
+    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
+        """Output shift and scale: (weighted) mean and std of the training density."""
+        mean, std = weighted_mean_std(density, weight)
+        self.bias.fill_(mean)
+        self.scale.fill_(max(std, 1e-6))
 
     def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         return self.probe_density(self.atom_states(inputs), inputs)
