@@ -25,7 +25,7 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from .base import DTYPES, register_model
+from .base import DTYPES, DescriptorModel, register_model
 from .descriptor.env_mat import cosine_weight, environment_matrix
 from .descriptor.se_e2_a import contract
 from .fitting import DensityFitting
@@ -73,14 +73,8 @@ class AtomCentre(nn.Module):
 
 
 @register_model("atom_centred")
-class AtomCentredModel(nn.Module):
+class AtomCentredModel(DescriptorModel):
     """Deep Density's atom-centred decomposition of the density (see the module docstring)."""
-
-    backend: str
-    type_map: List[str]
-    sel: List[int]
-    rcut: float
-    atom_cutoff: float
 
     def __init__(self, type_map: List[str], descriptor: dict, fitting_net: dict, precision: str = "float32"):
         super().__init__()
@@ -105,11 +99,6 @@ class AtomCentredModel(nn.Module):
         self.offset = nn.Parameter(torch.ones(ntypes, dtype=dtype))
         self.curvature = nn.Parameter(-torch.ones(ntypes, dtype=dtype))
         self.decay = nn.Parameter(torch.zeros(ntypes, dtype=dtype))
-
-    @classmethod
-    def from_config(cls, model_config: dict) -> "AtomCentredModel":
-        return cls(model_config["type_map"], model_config["descriptor"], model_config["fitting_net"],
-                   model_config["precision"])
 
     def rows(self, vectors: torch.Tensor) -> torch.Tensor:
         """Unscaled descriptor rows φ(R)(1, x/R', y/R', z/R') of vectors (Q, 3) from a centre."""
@@ -261,9 +250,6 @@ class AtomCentredModel(nn.Module):
             if all(bool(torch.isfinite(c).all()) for c in constants):
                 for mine, fitted in zip((self.slope, self.offset, self.curvature, self.decay), constants):
                     mine.copy_(fitted)
-
-    def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.probe_density(self.atom_states(inputs), inputs)
 
 
 def _row_spread(rows: torch.Tensor, current: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,34 @@ A backend is a ``torch.nn.Module`` that TorchScript can compile, with:
   training (not part of the compiled model).
 """
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
+from torch import nn
 
 MODEL_BUILDERS: Dict[str, Callable[..., torch.nn.Module]] = {}
+
+
+class DensityModel(nn.Module):
+    """The interface attributes every backend sets, and ``forward`` from its two exported halves."""
+
+    backend: str
+    type_map: List[str]
+    sel: List[int]
+    rcut: float
+    atom_cutoff: float
+
+    def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.probe_density(self.atom_states(inputs), inputs)
+
+
+class DescriptorModel(DensityModel):
+    """The descriptor families (``pseudo_atom``, ``atom_centred``): built from ``descriptor`` and ``fitting_net``."""
+
+    @classmethod
+    def from_config(cls, model_config: dict) -> "DescriptorModel":
+        return cls(model_config["type_map"], model_config["descriptor"], model_config["fitting_net"],
+                   model_config["precision"])
 
 
 def register_model(name: str):

@@ -5,7 +5,7 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from .base import DTYPES, register_model
+from .base import DTYPES, DescriptorModel, register_model
 from .descriptor.se_e2_a import DescriptorSeA
 from .descriptor.three_body import ThreeBodyDescriptor
 from .fitting import DensityFitting
@@ -13,15 +13,9 @@ from .radial_baseline import RadialBaseline
 
 
 @register_model("pseudo_atom")
-class PseudoAtomModel(nn.Module):
+class PseudoAtomModel(DescriptorModel):
     """ρ̂(r) = ρ₀(r) + F(D(r)): D the se_e2_a descriptor of the real atoms around probe r, ρ₀ a fitted
     superposition of per-species radial profiles (``fitting_net.radial_baseline`` functions; 0: none)."""
-
-    backend: str
-    type_map: List[str]
-    sel: List[int]
-    rcut: float
-    atom_cutoff: float
 
     def __init__(self, type_map: List[str], descriptor: dict, fitting_net: dict, precision: str = "float32"):
         super().__init__()
@@ -50,11 +44,6 @@ class PseudoAtomModel(nn.Module):
         )
         self.baseline = RadialBaseline(self.sel, self.rcut, descriptor["rcut_smth"], fitting_net["radial_baseline"],
                                        dtype)
-
-    @classmethod
-    def from_config(cls, model_config: dict) -> "PseudoAtomModel":
-        return cls(model_config["type_map"], model_config["descriptor"], model_config["fitting_net"],
-                   model_config["precision"])
 
     @torch.jit.ignore
     def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
@@ -92,6 +81,3 @@ class PseudoAtomModel(nn.Module):
         for extra in self.angular:
             features.append(extra(vectors, mask))
         return torch.cat(features, dim=1)
-
-    def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.probe_density(self.atom_states(inputs), inputs)

@@ -4,9 +4,8 @@ import contextlib
 from typing import Dict, List
 
 import torch
-from torch import nn
 
-from ..base import DTYPES, weighted_mean_std
+from ..base import DTYPES, DensityModel, weighted_mean_std
 
 
 @contextlib.contextmanager
@@ -17,19 +16,13 @@ def seeded(seed: int):
         yield
 
 
-class MessagePassingModel(nn.Module):
+class MessagePassingModel(DensityModel):
     """ρ̂ at probes that receive messages from atoms; atoms never receive from probes.
 
     Subclasses implement ``atom_states`` (the atom hidden states after every interaction, computed once
     per structure) and ``probe_density`` (probe states built from those, read out to a density in
     units of the training density's spread, shifted by its mean).
     """
-
-    backend: str
-    type_map: List[str]
-    sel: List[int]
-    rcut: float
-    atom_cutoff: float
 
     def __init__(self, backend: str, type_map: List[str], cutoff: float, precision: str):
         super().__init__()
@@ -54,6 +47,3 @@ class MessagePassingModel(nn.Module):
         mean, std = weighted_mean_std(density, weight)
         self.bias.fill_(mean)
         self.scale.fill_(max(std, 1e-6))
-
-    def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.probe_density(self.atom_states(inputs), inputs)
