@@ -37,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("-o", "--output", default="frozen_model_compressed.pth",
                           help="compressed model (frozen_model_compressed.pth)")
     compress.add_argument("-s", "--step", type=float, default=0.01,
-                          help="stride of the table in the normalised s (0.01); 10× that beyond the trained range")
+                          help="stride of the table in the normalised s (0.01); 10× that in the extrapolated part")
     compress.add_argument("-e", "--extrapolate", type=float, default=5.0,
-                          help="the table reaches this multiple of the trained range's upper bound (5)")
+                          help="the table reaches this multiple of the largest normalised s a probe can have (5)")
     compress.add_argument("--min-distance", type=float, metavar="R",
                           help="closest probe–atom distance (Å) the table covers; default 0 (a probe on an atom), "
                                "which needs env_protection > 0")

@@ -114,7 +114,8 @@ def test_compress_then_test_and_predict(frozen_float64, workdir):
     original, compressed = map(str, frozen_float64)
     for name, model in (("original", original), ("compressed", compressed)):
         assert main(["test", "-m", model, "-s", str(si64_file(2)), "-n", "2000", "--json", f"{name}.json"]) == 0
-        assert main(["predict", "-m", model, "-s", str(si64_file(2)), "-o", f"{name}.cube", "--grid", "8", "6", "4"]) == 0
+        assert main(["predict", "-m", model, "-s", str(si64_file(2)), "-o", f"{name}.cube",
+                     "--grid", "8", "6", "4"]) == 0
     metrics = [json.loads((workdir / f"{name}.json").read_text())["overall"] for name in ("original", "compressed")]
     assert metrics[1]["eps_mae_percent"] == pytest.approx(metrics[0]["eps_mae_percent"], rel=1e-6)
     np.testing.assert_allclose(read_density("compressed.cube").density, read_density("original.cube").density,

@@ -1,4 +1,4 @@
-"""Benchmark ``deepcharge predict`` with a frozen pseudo_atom model before and after ``deepcharge compress``; prints JSON.
+"""Benchmark ``deepcharge predict`` with a pseudo_atom model before and after ``deepcharge compress``; prints JSON.
 
 The whole command runs as a subprocess (start-up, model load and file writing included) on Si64 (the shipped
 si64_0 snapshot) and Si512 (its 2×2×2 supercell) at one grid spacing; each run's wall time and peak resident
