@@ -252,9 +252,13 @@ def sampling_args():
         Argument("importance_alpha", float, optional=True, default=0.0, extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative",
                  doc="Importance sampling of probe points (Deep Density): grid points are drawn with probability "
-                     "∝ |ρ|^α (with replacement) and the loss is weighted by 1/(M·p) so it still estimates the "
-                     "mean over the grid. 0 (default) draws distinct points uniformly; Deep Density uses 1/2 for "
-                     "molecules, 6/5 for water, 1 for Al."),
+                     "∝ |ρ|^α (with replacement), so training sees more of where the density is. 0 (default) "
+                     "draws distinct points uniformly; Deep Density uses 1/2 for molecules, 6/5 for water, 1 for Al."),
+        Argument("importance_weighting", bool, optional=True, default=False,
+                 doc="With `importance_alpha` > 0: weight each probe's loss by 1/(M·p) (M grid points, p its "
+                     "probability), so the loss is an unbiased estimate of the error over the whole grid. Off "
+                     "(default, as Deep Density) the drawn probes count equally: the weights span orders of "
+                     "magnitude between vacuum and nuclei, and in practice their noise slows training."),
         Argument("pool_size", int, optional=True, default=0, extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative",
                  doc="Snapshots held in memory at once: 0 holds all; N > 0 keeps a rotating pool of N (DeepDFT: "

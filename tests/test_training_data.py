@@ -32,7 +32,7 @@ def test_alpha_zero_is_uniform_sampling(si64):
 def test_importance_weights_give_an_unbiased_grid_mean(si64):
     """Σ w f / P estimates the grid mean of f whatever f is (here f = ρ² and f = 1)."""
     grid = si64.density.reshape(-1)
-    _, density, weight = draw_probes(si64, 200000, torch.Generator().manual_seed(2), alpha=1.0)
+    _, density, weight = draw_probes(si64, 200000, torch.Generator().manual_seed(2), alpha=1.0, weighted=True)
     assert np.mean(weight) == pytest.approx(1.0, rel=0.02)
     assert np.mean(weight * density ** 2) == pytest.approx(np.mean(grid ** 2), rel=0.01)
     # and it does concentrate probes where the density is large
@@ -94,3 +94,10 @@ def test_early_stopping_needs_validation_data(workdir, capsys):
     input_file = tiny_input(workdir, early_stopping_patience=2, validation_data=None)
     assert main(["train", str(input_file)]) == 1
     assert "early_stopping_patience needs training.validation_data" in capsys.readouterr().err
+
+
+def test_importance_sampling_without_weighting_counts_every_probe_once(si64):
+    """Deep Density's default: probes drawn ∝ |ρ|^α, each with loss weight 1."""
+    _, density, weight = draw_probes(si64, 20000, torch.Generator().manual_seed(3), alpha=1.0)
+    assert np.all(weight == 1.0)
+    assert np.mean(density) > 1.5 * np.mean(si64.density)

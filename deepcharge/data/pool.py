@@ -24,11 +24,12 @@ class TrainingPool:
     """Probe sets of the training snapshots, drawn lazily and held for the snapshots in the pool."""
 
     def __init__(self, references: Sequence[str], load: Callable[[str], Snapshot], probes_per_system: int,
-                 alpha: float, pool_size: int, pool_refresh: int, seed: int):
+                 alpha: float, pool_size: int, pool_refresh: int, seed: int, weighted: bool = False):
         self.references = list(references)
         self.load = load
         self.probes_per_system = probes_per_system
         self.alpha = alpha
+        self.weighted = weighted
         count = len(self.references)
         self.size = count if pool_size <= 0 else min(pool_size, count)
         self.refresh = pool_refresh
@@ -78,7 +79,7 @@ class TrainingPool:
         self.electrons[number] = composition_and_electrons(snapshot)
         seed = int(np.random.SeedSequence([self.seed, number, cycle]).generate_state(1)[0])
         return snapshot, draw_probes(snapshot, self.probes_per_system, torch.Generator().manual_seed(seed),
-                                     self.alpha)
+                                     self.alpha, self.weighted)
 
     def first_visits(self):
         """(snapshot, drawn probes) of every snapshot's first visit, one at a time (kept for the pool when

@@ -13,13 +13,14 @@ def sample_grid_indices(npoints: int, count: int, generator: torch.Generator) ->
     return torch.randperm(npoints, generator=generator)[:count].numpy()
 
 
-def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator, alpha: float = 0.0):
+def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator, alpha: float = 0.0,
+                weighted: bool = False):
     """Positions (P, 3) in Å, densities (P,) in e/Å³ and loss weights (P,) of ``count`` grid points.
 
     ``alpha`` = 0: distinct points drawn uniformly, weights 1. ``alpha`` > 0: importance sampling as in
-    Deep Density, points drawn (with replacement) with probability p ∝ |ρ|^α and weighted by 1/(M p), M
-    the number of grid points, so that a weighted mean over the drawn points is an unbiased estimate of
-    the mean over the whole grid.
+    Deep Density, points drawn (with replacement) with probability p ∝ |ρ|^α; weights 1 (Deep Density:
+    the loss favours where the density is), or with ``weighted`` 1/(M p), M the number of grid points, so
+    that a weighted mean over the drawn points is an unbiased estimate of the mean over the whole grid.
     """
     density = snapshot.density.reshape(-1)
     if alpha == 0:
@@ -29,7 +30,8 @@ def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator, alph
     probability = importance / importance.sum()
     count = density.size if count < 0 else count
     index = torch.multinomial(probability, count, replacement=True, generator=generator).numpy()
-    return snapshot.grid_points(index), density[index], 1.0 / (density.size * probability[index].numpy())
+    weight = 1.0 / (density.size * probability[index].numpy()) if weighted else np.ones(len(index))
+    return snapshot.grid_points(index), density[index], weight
 
 
 def batch_indices(system_sizes: torch.Tensor, total: int, batch_size: int, structures_per_step: int,

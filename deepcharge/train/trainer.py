@@ -61,7 +61,7 @@ class Trainer:
         train_files = resolve_systems(data["systems"], self.base_dir, "training.training_data.systems")
         self.pool = TrainingPool(train_files, lambda path: load_system(path, data["density_block"]),
                                  data["probes_per_system"], data["importance_alpha"], data["pool_size"],
-                                 data["pool_refresh"], training["seed"])
+                                 data["pool_refresh"], training["seed"], data["importance_weighting"])
         self._resolve_sel()
         if self.checkpoint is not None:
             self._check_same_model(self.checkpoint, "--restart")
