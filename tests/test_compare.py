@@ -14,13 +14,13 @@ from deepcharge.io import write_density
 from conftest import si64_file, tiny_input
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-BACKENDS = ("pseudo_atom", "schnet")
+BACKENDS = ("pseudo_atom", "atom_centred", "schnet")
 METRICS = ("eps_mae_percent", "mae", "rmse", "max_abs_error", "electrons_ref", "electrons_pred", "points")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """{backend: directory it was trained in, holding model.pth}, tiny models of two backends."""
+    """{backend: directory it was trained in, holding model.pth}, tiny models of three backends."""
     folders = {}
     cwd = os.getcwd()
     for backend in BACKENDS:
@@ -54,7 +54,8 @@ def test_compare_matches_test(workdir, trained):
             for key in METRICS:
                 assert got[key] == pytest.approx(want[key], rel=1e-6), key
     assert summary["models"][0]["hyperparameters"]["fitting_neuron"] == [16, 16]
-    assert summary["models"][1]["hyperparameters"]["num_interactions"] == 2
+    assert summary["models"][1]["hyperparameters"]["neuron"] == [4, 8]  # atom_centred
+    assert summary["models"][2]["hyperparameters"]["num_interactions"] == 2
 
 
 def test_compare_trains_inputs(workdir):

@@ -138,9 +138,10 @@ def model_labels(models: List[str]) -> List[str]:
 
 def hyperparameters(model: dict) -> dict:
     """The key hyperparameters of a model section."""
-    if model["type"] == "pseudo_atom":
+    if "descriptor" in model:  # pseudo_atom, atom_centred
         descriptor = model["descriptor"]
-        return {**{key: descriptor[key] for key in ("rcut", "rcut_smth", "sel", "neuron", "axis_neuron")},
+        keys = ("rcut", "rcut_smth", "sel", "neuron", "axis_neuron")
+        return {**{key: descriptor[key] for key in keys if key in descriptor},
                 "fitting_neuron": model["fitting_net"]["neuron"]}
     return {key: model[key] for key in ("cutoff", "num_interactions", "num_features", "num_basis")}
 
