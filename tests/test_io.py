@@ -27,8 +27,9 @@ def data_file(relative):
     """A shipped data file (e.g. "si64/si64_0.CHGCAR.gz"), or skip the test when it is not around."""
     set_name, _, rest = relative.partition("/")
     candidates = [ROOT.parent / "shared" / "data" / relative]
-    if set_name == "si64":
-        candidates.insert(0, ROOT / "input_examples" / "si64_one_shot" / "data" / rest)
+    shipped = {"si64": "si64_one_shot", "al32": "al32_one_shot", "water": "water_one_shot", "molecules": "molecules"}
+    if set_name in shipped:
+        candidates.insert(0, ROOT / "input_examples" / shipped[set_name] / "data" / rest)
     for path in candidates:
         if path.exists():
             return path
