@@ -72,3 +72,26 @@ def frozen_model(tmp_path_factory):
     finally:
         os.chdir(cwd)
     return folder / "model.pth"
+
+
+class Killed(Exception):
+    """Stands for the signal that kills a training run."""
+
+
+def train_killed_at_step(monkeypatch, input_file: Path, optimizer_step: int):
+    """Run ``deepcharge train`` and kill it at its ``optimizer_step``-th optimizer step (counted from 1)."""
+    from deepcharge.cli import main
+
+    calls = {"n": 0}
+    original_step = torch.optim.Adam.step
+
+    def step_then_die(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == optimizer_step:
+            raise Killed
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_die)
+    with pytest.raises(Killed):
+        main(["train", str(input_file)])
+    monkeypatch.setattr(torch.optim.Adam, "step", original_step)

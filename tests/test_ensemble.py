@@ -3,16 +3,15 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from deepcharge.cli import main
 from deepcharge.infer.predictor import load_frozen
 from deepcharge.train.checkpoint import load_checkpoint
 
-from conftest import tiny_input
+from conftest import tiny_input, train_killed_at_step
 from test_cli_errors import run_failing
-from test_train import LCURVE_NAMES, Killed, read_lcurve
+from test_train import LCURVE_NAMES, read_lcurve
 
 
 def member_out(folder, number):
@@ -47,19 +46,7 @@ def test_restart_skips_finished_members_and_continues_the_interrupted_one(workdi
     killed = workdir / "killed"
     killed.mkdir()
     monkeypatch.chdir(killed)
-    calls = {"n": 0}
-    original_step = torch.optim.Adam.step
-
-    def step_then_die(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 18:  # member 1's 8th step: after its checkpoint at step 5
-            raise Killed
-        return original_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", step_then_die)
-    with pytest.raises(Killed):
-        main(["train", str(input_file)])
-    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    train_killed_at_step(monkeypatch, input_file, 18)  # member 1's 8th step: after its checkpoint at step 5
     assert (killed / "member_1" / "checkpoint").read_text().strip() == "model.ckpt-5.pt"
     finished = (killed / "member_0" / "model.ckpt-10.pt").stat().st_mtime_ns
     assert main(["train", str(input_file), "--restart", "model.ckpt.pt"]) == 0

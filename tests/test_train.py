@@ -14,7 +14,7 @@ from deepcharge.io import read_density
 from deepcharge.models import build_model
 from deepcharge.train.checkpoint import load_checkpoint
 
-from conftest import si64_file, tiny_input
+from conftest import si64_file, tiny_input, train_killed_at_step
 
 LCURVE_NAMES = ("step", "rmse_val", "rmse_trn", "eps_mae_val", "eps_mae_trn", "lr", "wall_s")
 
@@ -38,10 +38,6 @@ def test_train_writes_outputs(workdir):
     assert (workdir / "checkpoint").read_text().strip() == "model.ckpt-20.pt"
 
 
-class Killed(Exception):
-    """Stands for the run being killed."""
-
-
 RESTART_CASES = {
     "pseudo_atom": {},
     "atom_centred": {},
@@ -60,19 +56,7 @@ def test_restart_continues_bit_for_bit(workdir, monkeypatch, backend):
     killed = workdir / "killed"
     killed.mkdir()
     monkeypatch.chdir(killed)
-    calls = {"n": 0}
-    original_step = torch.optim.Adam.step
-
-    def step_then_die(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 13:  # after the checkpoint at step 10, before the one at 20
-            raise Killed
-        return original_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", step_then_die)
-    with pytest.raises(Killed):
-        main(["train", str(input_file)])
-    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    train_killed_at_step(monkeypatch, input_file, 13)  # after the checkpoint at step 10, before the one at 20
     assert (killed / "checkpoint").read_text().strip() == "model.ckpt-10.pt"
     assert main(["train", str(input_file), "--restart", "model.ckpt.pt"]) == 0
 
