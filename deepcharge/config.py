@@ -187,7 +187,7 @@ def model_args():
                          "Per species of the centre atom: a ResNet from the descriptor to the corrections (N, E) of "
                          "the ansatz, starting at zero."),
     ], alias=["deep_density"], doc="Deep Density: ρ(r) = Σ_I ρ_I(r) over atoms I within `rcut` of r, each "
-                                   "w(R)(N + A R + B) exp(C (R − D)² + E) with N, E from a fitting net on atom I's "
+                                   "w(R)(N + A R + B) exp(C R² + D R + E) with N, E from a fitting net on atom I's "
                                    "descriptor in which the probe is a neighbour of species 0.")
     schnet = message_passing_args(
         "schnet", interactions=6, num_basis=40,
