@@ -1,11 +1,12 @@
 """Shared fixtures: where the shipped data lie, and a tiny training input that runs in seconds."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
+
+from deepcharge.utils import working_directory
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DATA = REPO / "input_examples" / "si64_one_shot" / "data"
@@ -64,13 +65,9 @@ def frozen_model(tmp_path_factory):
     from deepcharge.cli import main
 
     folder = tmp_path_factory.mktemp("model")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
+    with working_directory(folder):
         assert main(["train", str(tiny_input(folder, numb_steps=2))]) == 0
         assert main(["freeze", "-o", "model.pth"]) == 0
-    finally:
-        os.chdir(cwd)
     return folder / "model.pth"
 
 

@@ -1,12 +1,12 @@
 """``deepcharge compare``: the same numbers as ``deepcharge test``, every promised file, -i end to end, user errors."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from deepcharge.cli import main
+from deepcharge.utils import working_directory
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.entrypoints.test import run_test
 from deepcharge.io import write_density
@@ -22,15 +22,11 @@ METRICS = ("eps_mae_percent", "mae", "rmse", "max_abs_error", "electrons_ref", "
 def trained(tmp_path_factory):
     """{backend: directory it was trained in, holding model.pth}, tiny models of three backends."""
     folders = {}
-    cwd = os.getcwd()
     for backend in BACKENDS:
         folder = folders[backend] = tmp_path_factory.mktemp(backend)
-        os.chdir(folder)
-        try:
+        with working_directory(folder):
             assert main(["train", str(tiny_input(folder, backend, numb_steps=5))]) == 0
             assert main(["freeze", "-o", "model.pth"]) == 0
-        finally:
-            os.chdir(cwd)
     return folders
 
 

@@ -1,13 +1,13 @@
 """``deepcharge compress``: tabulated embedding nets reproduce the nets, and compressed models the frozen ones."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 import torch
 
 from deepcharge.cli import main
+from deepcharge.utils import working_directory
 from deepcharge.entrypoints.compress import compress_model
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.predictor import METADATA_FILE, Predictor
@@ -79,9 +79,7 @@ def test_tabulated_descriptor_matches_over_the_whole_range(descriptor):
 def frozen_float64(tmp_path_factory):
     """A tiny float64 pseudo-atom model, trained for two steps, frozen and compressed."""
     folder = tmp_path_factory.mktemp("compress")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
+    with working_directory(folder):
         path = tiny_input(folder, numb_steps=2)
         config = json.loads(path.read_text())
         config["model"]["precision"] = "float64"
@@ -90,8 +88,6 @@ def frozen_float64(tmp_path_factory):
         assert main(["train", str(path)]) == 0
         assert main(["freeze", "-o", "model.pth"]) == 0
         assert main(["compress", "-i", "model.pth", "-o", "model-compressed.pth"]) == 0
-    finally:
-        os.chdir(cwd)
     return folder / "model.pth", folder / "model-compressed.pth"
 
 
