@@ -68,7 +68,11 @@ class AtomCentre(nn.Module):
                 g = embedding(scaled[:, :1])
         return scaled.unsqueeze(2) * g.unsqueeze(1)
 
-    def describe(self, xyz_scatter: torch.Tensor) -> torch.Tensor:
+    def describe_pairs(self, neighbour_sums: torch.Tensor, probe_rows: torch.Tensor,
+                       neighbour_norm: torch.Tensor) -> torch.Tensor:
+        """Descriptors of (probe, atom) pairs centred on this species: each atom's sum over its neighbours
+        (Q, 4, M) with the probe's row (Q, 4) joined as species 0, contracted to the fitting net's input."""
+        xyz_scatter = (neighbour_sums + self.embed(probe_rows, 0)) / neighbour_norm
         return contract(xyz_scatter, self.axis_neuron).index_select(1, self.features)
 
 
@@ -131,25 +135,15 @@ class AtomCentredModel(DescriptorModel):
         return density.index_add(0, pairs["probe"], contributions)
 
     def pairs(self, inputs: Dict[str, torch.Tensor], atom_types: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Every (probe, atom within rcut) pair: indices, the probe's offset from the atom and its distance."""
+        """Every (probe, atom within rcut) pair: indices, the probe's offset from the atom, its distance and its
+        descriptor row."""
         nlist = inputs["probe_nlist"]
         index = torch.nonzero(nlist >= 0)
         probe, slot = index[:, 0], index[:, 1]
         atom = nlist[probe, slot]
         offset = -inputs["probe_vectors"][probe, slot]
         return {"probe": probe, "atom": atom, "offset": offset, "distance": torch.linalg.norm(offset, dim=1),
-                "centre_type": atom_types[atom]}
-
-    def pair_descriptors(self, neighbour_sums: torch.Tensor, pairs: Dict[str, torch.Tensor], centre_type: int,
-                         chosen: torch.Tensor) -> torch.Tensor:
-        """Descriptors of the ``chosen`` pairs (all centred on species ``centre_type``) with the probe joined."""
-        descriptor = torch.zeros(0)
-        for t, centre in enumerate(self.centres):
-            if t == centre_type:
-                probe_terms = centre.embed(self.rows(pairs["offset"][chosen]), 0)
-                xyz = (neighbour_sums[pairs["atom"][chosen]] + probe_terms) / self.neighbour_norm
-                descriptor = centre.describe(xyz)
-        return descriptor
+                "rows": self.rows(offset), "centre_type": atom_types[atom]}
 
     def pair_outputs(self, neighbour_sums: torch.Tensor, pairs: Dict[str, torch.Tensor]) -> torch.Tensor:
         """The fitting nets' (N, E) for every pair (Q, 2)."""
@@ -157,7 +151,8 @@ class AtomCentredModel(DescriptorModel):
         for t, centre in enumerate(self.centres):
             chosen = torch.nonzero(pairs["centre_type"] == t).squeeze(1)
             if chosen.numel() > 0:
-                descriptor = self.pair_descriptors(neighbour_sums, pairs, t, chosen)
+                descriptor = centre.describe_pairs(neighbour_sums[pairs["atom"][chosen]], pairs["rows"][chosen],
+                                                   self.neighbour_norm)
                 outputs = outputs.index_copy(0, chosen, centre.fitting(descriptor))
         return outputs
 
@@ -166,6 +161,10 @@ class AtomCentredModel(DescriptorModel):
         amplitude = outputs[:, 0] + self.slope[types] * distance + self.offset[types]
         exponent = (self.curvature[types] * distance + self.decay[types]) * distance + outputs[:, 1]
         return cosine_weight(distance, self.rcut_smth, self.rcut) * amplitude * torch.exp(exponent)
+
+    @torch.jit.ignore
+    def embedding_parameters(self):
+        return (parameter for centre in self.centres for parameter in centre.embeddings.parameters())
 
     @torch.jit.ignore
     def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
@@ -179,9 +178,8 @@ class AtomCentredModel(DescriptorModel):
             center_types = types[inputs["atom_edge_center"]]
             neighbour_types = types[inputs["atom_edge_neighbour"]]
             pairs = self.pairs(inputs, types)
-            pair_rows = self.rows(pairs["offset"])
             for t, centre in enumerate(self.centres):
-                centre.env_std[0].copy_(_row_spread(pair_rows[pairs["centre_type"] == t], centre.env_std[0]))
+                centre.env_std[0].copy_(_row_spread(pairs["rows"][pairs["centre_type"] == t], centre.env_std[0]))
                 for u in range(ntypes):
                     chosen = (center_types == t) & (neighbour_types == u)
                     centre.env_std[u + 1].copy_(_row_spread(edge_rows[chosen], centre.env_std[u + 1]))
@@ -196,7 +194,8 @@ class AtomCentredModel(DescriptorModel):
                 chosen = torch.nonzero(sample["centre_type"] == t).squeeze(1)
                 if chosen.numel() < 2:
                     continue
-                centre.fitting.set_input_statistics(self.pair_descriptors(sums, sample, t, chosen))
+                centre.fitting.set_input_statistics(centre.describe_pairs(
+                    sums[sample["atom"][chosen]], sample["rows"][chosen], self.neighbour_norm))
                 distance = sample["distance"][chosen]
                 amplitude = self.slope[t] * distance + self.offset[t]
                 centre.fitting.scale.copy_(torch.stack([amplitude.pow(2).mean().sqrt().clamp_min(1e-6),

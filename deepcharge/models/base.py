@@ -37,7 +37,9 @@ class DensityModel(nn.Module):
 
 
 class DescriptorModel(DensityModel):
-    """The descriptor families (``pseudo_atom``, ``atom_centred``): built from ``descriptor`` and ``fitting_net``."""
+    """The descriptor families (``pseudo_atom``, ``atom_centred``): built from ``descriptor`` and ``fitting_net``;
+    each names its embedding nets' parameters in ``embedding_parameters()`` (``descriptor_lr_factor`` scales
+    their learning rate)."""
 
     @classmethod
     def from_config(cls, model_config: dict) -> "DescriptorModel":

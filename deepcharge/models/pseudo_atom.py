@@ -59,6 +59,10 @@ class PseudoAtomModel(DescriptorModel):
             self.fitting.set_statistics(self.describe(vectors, mask), residual, weight)
 
     @torch.jit.ignore
+    def embedding_parameters(self):
+        return self.descriptor.parameters()
+
+    @torch.jit.ignore
     def prepare_for_inference(self):
         """Fold the fitting net's input normalisation into its first layer (see DensityFitting)."""
         self.fitting.fold_normalisation()

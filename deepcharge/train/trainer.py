@@ -108,13 +108,13 @@ class Trainer:
             self.trainable = torch.nn.parallel.DistributedDataParallel(self.model)
 
     def _parameter_groups(self) -> List[dict]:
-        """The descriptor's parameters (if the model has one) learn at ``descriptor_lr_factor`` × the rate."""
-        descriptor = getattr(self.model, "descriptor", None)
-        if descriptor is None:
+        """The embedding nets (of the descriptor families) learn at ``descriptor_lr_factor`` × the rate."""
+        if not hasattr(self.model, "embedding_parameters"):
             return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
-        own = {id(p) for p in descriptor.parameters()}
+        embedding = list(self.model.embedding_parameters())
+        own = {id(p) for p in embedding}
         return [{"params": [p for p in self.model.parameters() if id(p) not in own], "lr_factor": 1.0},
-                {"params": list(descriptor.parameters()),
+                {"params": embedding,
                  "lr_factor": self.config["learning_rate"]["descriptor_lr_factor"]}]
 
     def _fill_seeds(self, checkpoint: Optional[dict]):
