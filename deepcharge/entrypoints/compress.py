@@ -66,7 +66,7 @@ def compress_model(model_path: str = "frozen_model.pth", output: str = "frozen_m
     module, metadata = load_frozen(model_path, "cpu")
     backend = metadata.get("backend")
     if backend != "pseudo_atom":
-        raise DeepChargeError(f"{model_path}: a {backend} model; only pseudo_atom models (se_e2_a embedding nets) "
+        raise DeepChargeError(f"{model_path}: a model of backend {backend}; only pseudo_atom models (se_e2_a embedding nets) "
                               "can be compressed")
     if "compressed" in metadata:
         raise DeepChargeError(f"{model_path}: already compressed; compress the frozen model it came from")
