@@ -62,6 +62,12 @@ def descriptor_se_e2_a():
         Argument("env_protection", float, optional=True, default=0.0,
                  doc="DeePMD-kit's env_protection: s(r) = w(r)/(r + env_protection), so a probe sitting on "
                      "an atom stays finite."),
+        Argument("lmax", int, optional=True, default=1, extra_check=lambda v: v in (1, 2, 3),
+                 extra_check_errmsg="must be 1, 2 or 3",
+                 doc="Highest angular order of the environment matrix rows. 1 is DeePMD-kit's se_e2_a: rows "
+                     "s·(1, x/r, y/r, z/r). 2 and 3 append s times the solid harmonics of those orders and add one "
+                     "block Gᵀ R_l R_lᵀ G< per order to D, so the angle between two neighbours is resolved to "
+                     "that order with the learned radial functions G."),
         Argument("three_body", [dict, None], [
             Argument("rcut", float, optional=True, default=3.6, extra_check=_positive,
                      extra_check_errmsg="must be positive", doc="Cut-off radius of the three-body terms in Å "

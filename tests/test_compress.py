@@ -29,12 +29,13 @@ def random_vectors(count: int, nnei: int, low: float, high: float, seed: int = 0
     return direction / direction.norm(dim=-1, keepdim=True) * distance * mask.unsqueeze(-1), mask
 
 
-@pytest.fixture(scope="module")
-def descriptor():
-    """A float64 se_e2_a with two types, timesteps and both skip kinds, normalised by its own environments."""
+@pytest.fixture(scope="module", params=[1, 3])
+def descriptor(request):
+    """A float64 se_e2_a (lmax 1, and 3) with two types, timesteps and both skip kinds, normalised by its own
+    environments."""
     generator = torch.Generator().manual_seed(4)
     descriptor = DescriptorSeA(2, [5, 4], RCUT, RCUT_SMTH, [4, 8, 8], 3, True, "tanh", PROTECTION, generator,
-                               torch.float64)
+                               torch.float64, lmax=request.param)
     vectors, mask = random_vectors(200, 9, 1.0, RCUT)
     descriptor.set_statistics(list(torch.split(descriptor.environment(vectors, mask), descriptor.sel, dim=1)))
     return descriptor
@@ -77,13 +78,14 @@ def test_tabulated_descriptor_matches_over_the_whole_range(descriptor):
 
 @pytest.fixture(scope="module")
 def frozen_float64(tmp_path_factory):
-    """A tiny float64 pseudo-atom model, trained for two steps, frozen and compressed."""
+    """A tiny float64 pseudo-atom model (rows to order 2), trained for two steps, frozen and compressed."""
     folder = tmp_path_factory.mktemp("compress")
     with working_directory(folder):
         path = tiny_input(folder, numb_steps=2)
         config = json.loads(path.read_text())
         config["model"]["precision"] = "float64"
         config["model"]["descriptor"]["resnet_dt"] = True
+        config["model"]["descriptor"]["lmax"] = 2
         path.write_text(json.dumps(config))
         assert main(["train", str(path)]) == 0
         assert main(["freeze", "-o", "model.pth"]) == 0

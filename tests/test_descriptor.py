@@ -191,3 +191,32 @@ def test_folding_the_input_normalisation_changes_nothing():
     fitting.fold_normalisation()
     assert fitting.normalisation_folded
     torch.testing.assert_close(fitting(descriptors), before, rtol=1e-10, atol=1e-12)
+
+
+def test_higher_order_blocks_are_legendre_sums():
+    """With lmax 3 the blocks of orders 2 and 3 are (1/N²) Σ_jk g_j g_kᵀ s_j s_k |v_j|^l |v_k|^l P_l(cos θ_jk) / σ_l²:
+    the solid harmonics contract to Legendre polynomials of the angle at the probe."""
+    from numpy.polynomial import legendre
+
+    generator = torch.Generator().manual_seed(5)
+    protection = 0.3
+    descriptor = DescriptorSeA(2, [4, 3], RCUT, RCUT_SMTH, [5, 10], 3, False, "tanh", protection, generator,
+                               torch.float64, lmax=3)
+    rng = np.random.default_rng(2)
+    vec = rng.uniform(-2.5, 2.5, size=(3, 7, 3))
+    mask = rng.uniform(size=(3, 7)) > 0.3
+    env = descriptor.environment(torch.tensor(vec), torch.tensor(mask))
+    descriptor.set_statistics(list(torch.split(env, descriptor.sel, dim=1)))
+    got = descriptor(torch.tensor(vec), torch.tensor(mask)).detach().numpy().reshape(3, 3, 10, 3)
+    normalised_radial = ((env[..., :1] - descriptor.mean[:, :1]) / descriptor.stddev[:, :1])
+    g = torch.cat([net(block) for net, block in zip(descriptor.embeddings, torch.split(normalised_radial, [4, 3], 1))],
+                  dim=1).detach().numpy()  # (P, 7, M)
+    r = np.linalg.norm(vec, axis=-1)
+    s = np.where(mask, [[numpy_switch(x, RCUT_SMTH, RCUT) for x in row] for row in r] / (r + protection), 0.0)
+    v = r / (r + protection)
+    cos = np.einsum("pjx,pkx->pjk", vec, vec) / (r[:, :, None] * r[:, None, :])
+    for l in (2, 3):
+        row = s * v**l / descriptor.stddev[:, l * l].numpy()  # each type has its own σ_l
+        weight = row[:, :, None] * row[:, None, :] * legendre.legval(cos, np.eye(4)[l])
+        want = np.einsum("pjm,pjk,pkn->pmn", g, weight, g[:, :, :3]) / 7**2
+        np.testing.assert_allclose(got[:, l - 1], want, rtol=1e-10, atol=1e-12)

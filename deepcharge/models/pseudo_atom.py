@@ -30,7 +30,7 @@ class PseudoAtomModel(DescriptorModel):
             ntypes=len(type_map), sel=self.sel, rcut=self.rcut, rcut_smth=descriptor["rcut_smth"],
             neuron=descriptor["neuron"], axis_neuron=descriptor["axis_neuron"], resnet_dt=descriptor["resnet_dt"],
             activation_function=descriptor["activation_function"], env_protection=descriptor["env_protection"],
-            generator=generator, dtype=dtype,
+            generator=generator, dtype=dtype, lmax=descriptor.get("lmax", 1),
         )
         three_body = descriptor.get("three_body")  # absent from inputs written before it existed
         self.angular = nn.ModuleList([] if three_body is None else [ThreeBodyDescriptor(

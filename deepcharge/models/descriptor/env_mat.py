@@ -1,5 +1,7 @@
 """The smooth environment matrix of DeePMD-kit's se_e2_a descriptor."""
 
+import math
+
 import torch
 
 
@@ -40,3 +42,31 @@ def environment_matrix(vectors: torch.Tensor, mask: torch.Tensor, rcut_smth: flo
         weight = smooth_weight(length, rcut_smth, rcut) * (1.0 - empty)
     inv = weight / (length + protection)
     return torch.cat([inv, vectors * (inv / (length + protection))], dim=-1)
+
+
+def solid_harmonics(v: torch.Tensor, l: int) -> torch.Tensor:
+    """Real solid harmonics of order ``l`` (2 or 3) of vectors v (..., 3), Racah-normalised: Σ_m Y_lm(v)² = |v|^2l,
+    so Σ_m Y_lm(a) Y_lm(b) = |a|^l |b|^l P_l(cos θ_ab) is rotation-invariant. (..., 2l + 1)."""
+    x, y, z = v.unbind(-1)
+    if l == 2:
+        return torch.stack([math.sqrt(3.0) * x * y, math.sqrt(3.0) * y * z, 0.5 * (2 * z * z - x * x - y * y),
+                            math.sqrt(3.0) * x * z, 0.5 * math.sqrt(3.0) * (x * x - y * y)], dim=-1)
+    if l == 3:
+        in_plane = x * x + y * y
+        return torch.stack([math.sqrt(5.0 / 8.0) * y * (3 * x * x - y * y), math.sqrt(15.0) * x * y * z,
+                            math.sqrt(3.0 / 8.0) * y * (4 * z * z - in_plane), 0.5 * z * (2 * z * z - 3 * in_plane),
+                            math.sqrt(3.0 / 8.0) * x * (4 * z * z - in_plane), 0.5 * math.sqrt(15.0) * z * (x * x - y * y),
+                            math.sqrt(5.0 / 8.0) * x * (x * x - 3 * y * y)], dim=-1)
+    raise ValueError(f"solid harmonics are implemented for l = 2 and 3, not {l}")
+
+
+def angular_environment_matrix(vectors: torch.Tensor, mask: torch.Tensor, rcut_smth: float, rcut: float,
+                               protection: float, lmax: int) -> torch.Tensor:
+    """The environment matrix extended to order ``lmax``: rows s·(1, v, Y_2(v), …, Y_lmax(v)) with
+    v = r/(|r| + protection), (lmax + 1)² columns; ``lmax`` 1 is :func:`environment_matrix` itself."""
+    env = environment_matrix(vectors, mask, rcut_smth, rcut, protection)
+    if lmax <= 1:
+        return env
+    s = env[..., :1]
+    direction = vectors / (torch.linalg.norm(vectors, dim=-1, keepdim=True) + protection + (~mask).unsqueeze(-1))
+    return torch.cat([env] + [s * solid_harmonics(direction, l) for l in range(2, lmax + 1)], dim=-1)

@@ -13,8 +13,8 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from .env_mat import environment_matrix, smooth_weight
-from .se_e2_a import DescriptorSeA, contract
+from .env_mat import angular_environment_matrix, smooth_weight
+from .se_e2_a import DescriptorSeA, contract_orders
 
 # neighbour slots per table evaluation: the gathered coefficients are (probes, BLOCK, 6, M). On one CPU core
 # (shipped Si model: 128 probes per call, sel 36, M 80; µs per probe) 1: 32, 2: 10, 4: 6.7, 8: 6.1, 9-36: 5.5,
@@ -84,6 +84,7 @@ class TabulatedSeA(nn.Module):
         self.rcut_smth = descriptor.rcut_smth
         self.env_protection = descriptor.env_protection
         self.axis_neuron = descriptor.axis_neuron
+        self.lmax = descriptor.lmax
         self.embedding_width = descriptor.embedding_width
         self.block = int(block)
         self.register_buffer("mean", descriptor.mean.clone())
@@ -101,7 +102,7 @@ class TabulatedSeA(nn.Module):
 
     @property
     def dim_out(self) -> int:
-        return self.embedding_width * self.axis_neuron
+        return self.embedding_width * self.axis_neuron * max(self.lmax, 1)
 
     def locate(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Interval index of each ŝ (clamped to the table) and its offset from the interval's knot."""
@@ -122,11 +123,11 @@ class TabulatedSeA(nn.Module):
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Descriptor of each probe from its neighbour vectors (P, nnei, 3) and slot mask (P, nnei)."""
-        env = environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection)
+        env = angular_environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection, self.lmax)
         env = (env - self.mean) / self.stddev
         index, offset = self.locate(env[:, :, 0])
-        rows = env.transpose(1, 2)  # (P, 4, nnei)
-        xyz_scatter = torch.zeros(env.shape[0], 4, self.embedding_width, dtype=env.dtype, device=env.device)
+        rows = env.transpose(1, 2)  # (P, columns, nnei)
+        xyz_scatter = torch.zeros(env.shape[0], env.shape[2], self.embedding_width, dtype=env.dtype, device=env.device)
         start = 0
         for type_index in range(self.ntypes):
             stop = start + self.sel[type_index]
@@ -136,4 +137,4 @@ class TabulatedSeA(nn.Module):
                 g = self.embed(table, index[:, first:last], offset[:, first:last])
                 xyz_scatter = torch.baddbmm(xyz_scatter, rows[:, :, first:last], g)
             start = stop
-        return contract(xyz_scatter / self.nnei, self.axis_neuron)
+        return contract_orders(xyz_scatter / self.nnei, self.axis_neuron, self.lmax)
