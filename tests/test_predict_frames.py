@@ -91,3 +91,14 @@ def test_two_ranks_split_the_grid_and_write_the_same_file(model, workdir):
     assert main(["predict", "-m", model, "-s", str(si64_file(2)), "-o", "whole.CHGCAR", "--grid", *LARGE_GRID]) == 0
     mp.spawn(predict_as_rank, args=(free_port(), str(workdir)), nprocs=2, join=True)
     assert (workdir / "split.CHGCAR").read_bytes() == (workdir / "whole.CHGCAR").read_bytes()
+
+
+def test_worker_threads_give_the_sequential_densities(frozen_model):
+    """Model batches spread over threads (each single-threaded) change nothing but the speed."""
+    snapshot = read_density(si64_file(1))
+    sequential = Predictor.from_file(frozen_model, "cpu")
+    sequential.pool = None
+    threaded = Predictor(sequential.module, sequential.metadata, "cpu", chunk_size=1000, workers=2)
+    assert threaded.pool is not None
+    np.testing.assert_array_equal(threaded.predict_grid(snapshot, (12, 10, 9)),
+                                  sequential.predict_grid(snapshot, (12, 10, 9)))

@@ -1,6 +1,8 @@
 """Evaluate a frozen model (any backend) at probe points or on whole grids, in chunks of bounded memory."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
 
@@ -38,16 +40,26 @@ def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
 
 
 class Predictor:
-    """Densities from a model: a frozen file (``from_file``) or a live module (``Predictor(module)``)."""
+    """Densities from a model: a frozen file (``from_file``) or a live module (``Predictor(module)``).
+
+    On a CPU, a frozen model's batches run on ``workers`` threads (default: torch's intra-op thread count), each
+    single-threaded: batches of 128 probes are too small to share among threads, and whole batches side by side
+    use every core (1.75× faster on 2 cores than one batch on 2 threads). TorchScript releases the GIL.
+    """
 
     def __init__(self, module, metadata: Optional[dict] = None, device=None, chunk_size: int = DEFAULT_CHUNK,
-                 model_batch: Optional[int] = None):
+                 model_batch: Optional[int] = None, workers: Optional[int] = None):
         self.module = module
         self.metadata = metadata or {}
         self.device = device or next(module.parameters()).device
         self.dtype = next(module.parameters()).dtype
         self.chunk_size = chunk_size
-        self.model_batch = model_batch or (CPU_MODEL_BATCH if torch.device(self.device).type == "cpu" else chunk_size)
+        on_cpu = torch.device(self.device).type == "cpu"
+        self.model_batch = model_batch or (CPU_MODEL_BATCH if on_cpu else chunk_size)
+        if workers is None:
+            workers = torch.get_num_threads() if on_cpu and isinstance(module, torch.jit.ScriptModule) else 1
+        self.pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) \
+            if workers > 1 else None
         self.type_map = list(module.type_map)
         self.spec = InputSpec.of(module)
 
@@ -113,7 +125,13 @@ class Predictor:
         """Densities at ``points`` (a tensor on the device) given the structure's ``atom_states``."""
         with torch.no_grad():
             inputs = probe_inputs(structure, points, self.spec)
-            values = [self.module.probe_density(states, {key: value[start:start + self.model_batch]
-                                                         for key, value in inputs.items()})
-                      for start in range(0, points.shape[0], self.model_batch)]
-            return torch.cat(values).to("cpu", torch.float64).numpy()
+        batches = [{key: value[start:start + self.model_batch] for key, value in inputs.items()}
+                   for start in range(0, points.shape[0], self.model_batch)]
+        run = partial(self.probe_density, states)
+        values = list(self.pool.map(run, batches)) if self.pool is not None else [run(batch) for batch in batches]
+        return torch.cat(values).to("cpu", torch.float64).numpy()
+
+    def probe_density(self, states: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model on one batch of probe inputs (in whichever thread runs it: no_grad is per thread)."""
+        with torch.no_grad():
+            return self.module.probe_density(states, batch)
