@@ -19,19 +19,20 @@ def cosine_weight(r: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tenso
 
 
 def environment_matrix(vectors: torch.Tensor, mask: torch.Tensor, rcut_smth: float, rcut: float,
-                       protection: float = 0.0, switch: str = "polynomial") -> torch.Tensor:
+                       protection: float = 0.0, switch: str = "polynomial", lmax: int = 1) -> torch.Tensor:
     """Rows s(r)·(1, x/r, y/r, z/r) with s(r) = w(r)/(r + protection); empty slots are zero rows.
 
     ``protection`` is DeePMD-kit's ``env_protection``: it keeps s finite for a probe sitting on an atom
     (the angular part uses (r + protection)² likewise, as DeePMD-kit does). ``switch`` picks w:
     ``"polynomial"`` (:func:`smooth_weight`, DeePMD-kit) or ``"cosine"`` (:func:`cosine_weight`, Deep Density,
-    whose δ is ``protection``).
+    whose δ is ``protection``). ``lmax`` 2 or 3 appends s·Y_l(v) for l = 2..lmax, v = r/(|r| + protection)
+    (:func:`solid_harmonics`), (lmax + 1)² columns in all.
 
     Args:
         vectors: (..., nnei, 3) neighbour minus centre, Å.
         mask: (..., nnei) True where the slot holds a neighbour.
     Returns:
-        (..., nnei, 4) environment matrix.
+        (..., nnei, (lmax + 1)²) environment matrix.
     """
     length = torch.linalg.norm(vectors, dim=-1, keepdim=True)
     empty = (~mask).unsqueeze(-1).to(length.dtype)
@@ -41,7 +42,12 @@ def environment_matrix(vectors: torch.Tensor, mask: torch.Tensor, rcut_smth: flo
     else:
         weight = smooth_weight(length, rcut_smth, rcut) * (1.0 - empty)
     inv = weight / (length + protection)
-    return torch.cat([inv, vectors * (inv / (length + protection))], dim=-1)
+    rows = [inv, vectors * (inv / (length + protection))]
+    if lmax > 1:
+        direction = vectors / (length + protection)
+        for l in range(2, lmax + 1):
+            rows.append(inv * solid_harmonics(direction, l))
+    return torch.cat(rows, dim=-1)
 
 
 def solid_harmonics(v: torch.Tensor, l: int) -> torch.Tensor:
@@ -59,14 +65,3 @@ def solid_harmonics(v: torch.Tensor, l: int) -> torch.Tensor:
                             math.sqrt(5.0 / 8.0) * x * (x * x - 3 * y * y)], dim=-1)
     raise ValueError(f"solid harmonics are implemented for l = 2 and 3, not {l}")
 
-
-def angular_environment_matrix(vectors: torch.Tensor, mask: torch.Tensor, rcut_smth: float, rcut: float,
-                               protection: float, lmax: int) -> torch.Tensor:
-    """The environment matrix extended to order ``lmax``: rows s·(1, v, Y_2(v), …, Y_lmax(v)) with
-    v = r/(|r| + protection), (lmax + 1)² columns; ``lmax`` 1 is :func:`environment_matrix` itself."""
-    env = environment_matrix(vectors, mask, rcut_smth, rcut, protection)
-    if lmax <= 1:
-        return env
-    s = env[..., :1]
-    direction = vectors / (torch.linalg.norm(vectors, dim=-1, keepdim=True) + protection + (~mask).unsqueeze(-1))
-    return torch.cat([env] + [s * solid_harmonics(direction, l) for l in range(2, lmax + 1)], dim=-1)

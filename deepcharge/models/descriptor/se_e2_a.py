@@ -9,7 +9,7 @@ from typing import List
 import torch
 from torch import nn
 
-from .env_mat import angular_environment_matrix
+from .env_mat import environment_matrix
 from ..network import ResidualMLP
 
 STD_FLOOR = 1e-2
@@ -47,11 +47,11 @@ class DescriptorSeA(nn.Module):
 
     @property
     def dim_out(self) -> int:
-        return self.embedding_width * self.axis_neuron * max(self.lmax, 1)
+        return self.embedding_width * self.axis_neuron * self.lmax
 
     def environment(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Raw (unnormalised) environment matrix (P, nnei, (lmax + 1)²)."""
-        return angular_environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection, self.lmax)
+        return environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection, lmax=self.lmax)
 
     @torch.jit.ignore
     def set_statistics(self, env_blocks: List[torch.Tensor]):

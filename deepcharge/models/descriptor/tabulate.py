@@ -13,7 +13,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from .env_mat import angular_environment_matrix, smooth_weight
+from .env_mat import environment_matrix, smooth_weight
 from .se_e2_a import DescriptorSeA, contract_orders
 
 # neighbour slots per table evaluation: the gathered coefficients are (probes, BLOCK, 6, M). On one CPU core
@@ -102,7 +102,7 @@ class TabulatedSeA(nn.Module):
 
     @property
     def dim_out(self) -> int:
-        return self.embedding_width * self.axis_neuron * max(self.lmax, 1)
+        return self.embedding_width * self.axis_neuron * self.lmax
 
     def locate(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Interval index of each ŝ (clamped to the table) and its offset from the interval's knot."""
@@ -123,7 +123,7 @@ class TabulatedSeA(nn.Module):
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Descriptor of each probe from its neighbour vectors (P, nnei, 3) and slot mask (P, nnei)."""
-        env = angular_environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection, self.lmax)
+        env = environment_matrix(vectors, mask, self.rcut_smth, self.rcut, self.env_protection, lmax=self.lmax)
         env = (env - self.mean) / self.stddev
         index, offset = self.locate(env[:, :, 0])
         rows = env.transpose(1, 2)  # (P, columns, nnei)
