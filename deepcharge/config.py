@@ -129,6 +129,15 @@ def radial_baseline_arg():
                         "learns ρ − ρ₀, several times smaller than ρ, and reaches a lower error. 0 turns it off.")
 
 
+def baseline_three_body_arg():
+    """The pseudo-atom fitting net's linear three-body baseline."""
+    return Argument("baseline_three_body", bool, optional=True, default=False,
+                    doc="Adds a linear combination of the descriptor's three-body terms to the baseline ρ₀, fitted "
+                        "by least squares together with the radial profiles (needs `descriptor.three_body`). On "
+                        "Si64 this linear model alone beats a trained net on the same terms, so the net only "
+                        "learns what it leaves.")
+
+
 def descriptor_deep_density():
     """Keys of the atom-centred family's descriptor (Deep Density's values as defaults)."""
     return [
@@ -177,7 +186,8 @@ def model_args():
                      doc="DeepPot-SE descriptor built from the real atoms around the probe."),
         ], optional=True, default_tag="se_e2_a", doc="The descriptor type.")],
             optional=True, default={}, doc="The descriptor of a probe point's environment."),
-        fitting_net_args([200, 200, 200], True, False, "whiten", "Deep Charge", [radial_baseline_arg()],
+        fitting_net_args([200, 200, 200], True, False, "whiten", "Deep Charge",
+                         [radial_baseline_arg(), baseline_three_body_arg()],
                          "The fitting net: a ResNet from descriptor to density, whose output is shifted and scaled "
                          "by the mean and std of the training density."),
     ], alias=["deep_charge"], doc="Deep Charge: every grid point is a pseudo-atom whose se_e2_a descriptor "
@@ -430,6 +440,9 @@ def _check_consistency(config: dict, source: str):
             raise DeepChargeError(f"{source}: model.descriptor.axis_neuron ({descriptor['axis_neuron']}) must not "
                                   f"exceed the last embedding width ({descriptor['neuron'][-1]})")
         three_body = descriptor.get("three_body")
+        if model.get("fitting_net", {}).get("baseline_three_body") and three_body is None:
+            raise DeepChargeError(f"{source}: model.fitting_net.baseline_three_body needs three-body terms to fit: "
+                                  f"set model.descriptor.three_body (e.g. {{}} for its defaults) or drop the key")
         if three_body is not None:
             if not three_body["rcut_smth"] < three_body["rcut"] <= descriptor["rcut"]:
                 raise DeepChargeError(f"{source}: model.descriptor.three_body needs rcut_smth < rcut <= the "

@@ -24,7 +24,7 @@ MODELS = {
     "pseudo_atom_three_body": {"descriptor": {"sel": [24, 24], "rcut": 3.5, "rcut_smth": 0.5, "neuron": [4, 8],
                                               "axis_neuron": 4, "seed": 1, "env_protection": 0.3,
                                               "three_body": {"rcut": 3.0, "sel": [6, 5], "num_radial": 3, "lmax": 3}},
-                               "fitting_net": {"neuron": [16, 16], "seed": 2}},
+                               "fitting_net": {"neuron": [16, 16], "seed": 2, "baseline_three_body": True}},
     "pseudo_atom_lmax3": {"descriptor": {"sel": [24, 24], "rcut": 3.5, "rcut_smth": 0.5, "neuron": [4, 8],
                                          "axis_neuron": 4, "seed": 1, "env_protection": 0.3, "lmax": 3},
                           "fitting_net": {"neuron": [16, 16], "seed": 2}},

@@ -9,13 +9,18 @@ from .base import DTYPES, DescriptorModel, register_model
 from .descriptor.se_e2_a import DescriptorSeA
 from .descriptor.three_body import ThreeBodyDescriptor
 from .fitting import DensityFitting
-from .radial_baseline import RadialBaseline
+from .radial_baseline import RadialBaseline, least_squares
+
+# probes per descriptor evaluation when computing statistics (bounds the memory of the three-body terms)
+STAT_CHUNK = 4096
 
 
 @register_model("pseudo_atom")
 class PseudoAtomModel(DescriptorModel):
-    """ρ̂(r) = ρ₀(r) + F(D(r)): D the se_e2_a descriptor of the real atoms around probe r, ρ₀ a fitted
-    superposition of per-species radial profiles (``fitting_net.radial_baseline`` functions; 0: none)."""
+    """ρ̂(r) = ρ₀(r) + F(D(r)): D the se_e2_a descriptor of the real atoms around probe r (and the three-body
+    terms when configured), F the fitting net, ρ₀ a baseline fitted by least squares before training: a
+    superposition of per-species radial profiles (``fitting_net.radial_baseline`` functions; 0: none) plus,
+    with ``fitting_net.baseline_three_body``, a linear combination of the three-body terms."""
 
     def __init__(self, type_map: List[str], descriptor: dict, fitting_net: dict, precision: str = "float32"):
         super().__init__()
@@ -44,19 +49,31 @@ class PseudoAtomModel(DescriptorModel):
         )
         self.baseline = RadialBaseline(self.sel, self.rcut, descriptor["rcut_smth"], fitting_net["radial_baseline"],
                                        dtype)
+        self.baseline_three_body = bool(fitting_net.get("baseline_three_body", False)) and three_body is not None
+        three_body_dim = sum(extra.dim_out for extra in self.angular) if self.baseline_three_body else 0
+        self.three_body_coefficients = nn.Parameter(torch.zeros(three_body_dim, dtype=dtype))
 
     @torch.jit.ignore
     def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
-        """Descriptor davg/dstd, the radial baseline and the output shift/scale from training probes (the
-        last two under the probes' loss weights)."""
+        """Descriptor davg/dstd, the baseline and the output shift/scale from training probes (the last two
+        under the probes' loss weights)."""
         vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
         env = self.descriptor.environment(vectors, mask)
         self.descriptor.set_statistics(list(torch.split(env, self.sel, dim=1)))
         with torch.no_grad():
-            if self.baseline.num_basis:
-                self.baseline.fit(vectors, mask, density, weight)
-            residual = density - self.baseline(vectors, mask)
-            self.fitting.set_statistics(self.describe(vectors, mask), residual, weight)
+            features = torch.cat([self.describe(v, m)
+                                  for v, m in zip(vectors.split(STAT_CHUNK), mask.split(STAT_CHUNK))])
+            columns = [self.baseline.features(vectors, mask).flatten(1)] if self.baseline.num_basis else []
+            if self.baseline_three_body:
+                columns.append(features[:, self.descriptor.dim_out:])
+            if columns:
+                coefficients = least_squares(torch.cat(columns, dim=1), density, weight)
+                radial, three_body = coefficients.split([coefficients.numel() - self.three_body_coefficients.numel(),
+                                                         self.three_body_coefficients.numel()])
+                self.baseline.coefficients.copy_(radial.reshape(self.baseline.coefficients.shape))
+                self.three_body_coefficients.copy_(three_body)
+            residual = density - self.baseline_density(vectors, mask, features[:, self.descriptor.dim_out:])
+            self.fitting.set_statistics(features, residual, weight)
 
     @torch.jit.ignore
     def embedding_parameters(self):
@@ -75,9 +92,10 @@ class PseudoAtomModel(DescriptorModel):
 
     @torch.jit.export
     def probe_density(self, states: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """Densities (e/Å³) at the probes of ``inputs``: the fitting net's correction on the radial baseline."""
+        """Densities (e/Å³) at the probes of ``inputs``: the fitting net's correction on the baseline."""
         vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
-        return self.fitting(self.describe(vectors, mask)) + self.baseline(vectors, mask)
+        features = self.describe(vectors, mask)
+        return self.fitting(features) + self.baseline_density(vectors, mask, features[:, self.descriptor.dim_out:])
 
     def describe(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The fitting net's input: the se_e2_a descriptor, and the three-body one when configured."""
@@ -85,3 +103,10 @@ class PseudoAtomModel(DescriptorModel):
         for extra in self.angular:
             features.append(extra(vectors, mask))
         return torch.cat(features, dim=1)
+
+    def baseline_density(self, vectors: torch.Tensor, mask: torch.Tensor, three_body: torch.Tensor) -> torch.Tensor:
+        """ρ₀ at the probes: the radial profiles, plus the linear three-body part when configured."""
+        density = self.baseline(vectors, mask)
+        if self.baseline_three_body:
+            density = density + three_body @ self.three_body_coefficients
+        return density

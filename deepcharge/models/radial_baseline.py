@@ -38,17 +38,25 @@ class RadialBaseline(nn.Module):
     @torch.jit.ignore
     def fit(self, vectors: torch.Tensor, mask: torch.Tensor, density: torch.Tensor, weight: torch.Tensor):
         """Weighted least-squares coefficients (with a small ridge) for ``density`` at the probes."""
-        features = self.features(vectors, mask).reshape(vectors.shape[0], -1).to(torch.float64)
-        target = density.to(torch.float64)
-        weight = (weight.to(torch.float64) / weight.to(torch.float64).sum()).unsqueeze(1)
-        mean_features, mean_target = (weight * features).sum(0), (weight[:, 0] * target).sum()
-        centred = features - mean_features
-        gram = centred.T @ (weight * centred)
-        ridge = 1e-8 * gram.diagonal().mean().clamp_min(1e-30) * torch.eye(gram.shape[0], dtype=gram.dtype,
-                                                                           device=gram.device)
-        solution = torch.linalg.solve(gram + ridge, centred.T @ (weight[:, 0] * (target - mean_target)))
+        features = self.features(vectors, mask).reshape(vectors.shape[0], -1)
         with torch.no_grad():
-            self.coefficients.copy_(solution.reshape(self.coefficients.shape))
+            self.coefficients.copy_(least_squares(features, density, weight).reshape(self.coefficients.shape))
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return (self.features(vectors, mask) * self.coefficients).sum(dim=(1, 2))
+
+
+def least_squares(features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                  ridge: float = 1e-8) -> torch.Tensor:
+    """Coefficients c minimising Σ w (target − mean − (F − F̄)·c)² in float64, the mean left to the caller's
+    bias. Columns are scaled to unit variance first and a ridge of ``ridge`` × the mean diagonal keeps
+    nearly dependent columns (and columns that are constant, e.g. zero) from blowing up."""
+    features, target = features.to(torch.float64), target.to(torch.float64)
+    weight = (weight.to(torch.float64) / weight.to(torch.float64).sum()).unsqueeze(1)
+    centred = features - (weight * features).sum(0)
+    scale = (weight * centred * centred).sum(0).sqrt().clamp_min(1e-12)
+    centred = centred / scale
+    gram = centred.T @ (weight * centred)
+    gram.diagonal().add_(ridge * gram.diagonal().mean().clamp_min(1e-30))
+    residual = target - (weight[:, 0] * target).sum()
+    return torch.linalg.solve(gram, centred.T @ (weight[:, 0] * residual)) / scale
