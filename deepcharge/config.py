@@ -133,9 +133,9 @@ def baseline_three_body_arg():
     """The pseudo-atom fitting net's linear three-body baseline."""
     return Argument("baseline_three_body", bool, optional=True, default=False,
                     doc="Adds a linear combination of the descriptor's three-body terms to the baseline ρ₀, fitted "
-                        "by least squares together with the radial profiles (needs `descriptor.three_body`). On "
-                        "Si64 this linear model alone beats a trained net on the same terms, so the net only "
-                        "learns what it leaves.")
+                        "by least squares together with the radial profiles before training and then kept fixed "
+                        "(needs `descriptor.three_body`). On Si64 this linear model alone beats a trained net on "
+                        "the same terms, so the net only learns what it leaves.")
 
 
 def descriptor_deep_density():

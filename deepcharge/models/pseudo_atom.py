@@ -51,7 +51,9 @@ class PseudoAtomModel(DescriptorModel):
                                        dtype)
         self.baseline_three_body = bool(fitting_net.get("baseline_three_body", False)) and three_body is not None
         three_body_dim = sum(extra.dim_out for extra in self.angular) if self.baseline_three_body else 0
-        self.three_body_coefficients = nn.Parameter(torch.zeros(three_body_dim, dtype=dtype))
+        # fixed at the least-squares solution: Adam's steps of size ~lr on each of these many, strongly coupled
+        # coefficients would throw the fit away (on Si64 the validation error trebled in the first 1000 steps)
+        self.register_buffer("three_body_coefficients", torch.zeros(three_body_dim, dtype=dtype))
 
     @torch.jit.ignore
     def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
