@@ -118,3 +118,21 @@ def test_test_detail_and_all_points(workdir):
     assert result["files"][0]["electrons_ref"] == pytest.approx(read_density(si64_file(3)).electrons())
     detail = np.genfromtxt(workdir / "detail.si64_3.out")
     assert detail.shape == (64**3, 5)
+
+
+def test_load_weights_accepts_states_without_switched_off_parts_and_names_the_file_otherwise():
+    """A checkpoint written before an optional part existed loads (the part's buffers are empty there); weights
+    of another model are a one-line error naming the file."""
+    from deepcharge.errors import DeepChargeError
+    from deepcharge.models.base import load_weights
+
+    model = torch.nn.Module()
+    model.weight = torch.nn.Parameter(torch.ones(3))
+    model.register_buffer("switched_off", torch.zeros(0))
+    load_weights(model, {"weight": torch.full((3,), 2.0)}, "old.pt")
+    assert float(model.weight.sum()) == 6.0
+    model.register_buffer("needed", torch.zeros(2))
+    with pytest.raises(DeepChargeError, match="old.pt: its weights do not fit"):
+        load_weights(model, {"weight": torch.ones(3)}, "old.pt")
+    with pytest.raises(DeepChargeError, match="unexpected"):
+        load_weights(model, {"weight": torch.ones(3), "needed": torch.ones(2), "other": torch.ones(1)}, "old.pt")

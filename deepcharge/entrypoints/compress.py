@@ -9,6 +9,7 @@ import torch
 from ..errors import DeepChargeError
 from ..infer.predictor import METADATA_FILE, load_frozen
 from ..models import build_model
+from ..models.base import load_weights
 from ..models.descriptor.tabulate import TabulatedSeA, embedding_input_range
 from ..utils import atomic_path, quiet_torchscript
 
@@ -25,7 +26,7 @@ def rebuild_model(module: torch.jit.ScriptModule, metadata: dict, path) -> torch
     model = build_model(metadata["model"])
     model.eval()
     model.prepare_for_inference()  # as freeze did, so that the frozen (folded) weights mean the same
-    model.load_state_dict(module.state_dict())
+    load_weights(model, module.state_dict(), str(path))
     check = random_environments(model, 0.0)
     reference = densities(module, check)
     if float((densities(model, check) - reference).abs().max()) > REBUILD_TOLERANCE * float(reference.abs().max()):

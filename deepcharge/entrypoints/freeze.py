@@ -12,6 +12,7 @@ from .. import __version__
 from ..analysis.electrons import fit_electrons_per_atom
 from ..infer.predictor import METADATA_FILE
 from ..models import build_model
+from ..models.base import load_weights
 from ..train.checkpoint import load_checkpoint, resolve_checkpoint
 from ..train.ensemble import found_members
 from ..utils import atomic_path, quiet_torchscript, tagged_name
@@ -34,7 +35,7 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
     state = load_checkpoint(checkpoint)
     config = state["config"]
     model = build_model(config["model"])
-    model.load_state_dict(state["model_state"])
+    load_weights(model, state["model_state"], resolve_checkpoint(checkpoint))
     model.eval()
     if hasattr(model, "prepare_for_inference"):  # a backend's exact rewrites for speed (folded normalisations)
         model.prepare_for_inference()

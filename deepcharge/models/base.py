@@ -20,6 +20,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import nn
 
+from ..errors import DeepChargeError
+
 MODEL_BUILDERS: Dict[str, Callable[..., torch.nn.Module]] = {}
 
 
@@ -71,3 +73,14 @@ def weighted_mean_std(values: torch.Tensor, weight: torch.Tensor) -> Tuple[float
     weight = weight / weight.sum()
     mean = (weight * values).sum()
     return float(mean), float((weight * (values - mean) ** 2).sum().sqrt())
+
+
+def load_weights(model: nn.Module, state: Dict[str, torch.Tensor], source: str):
+    """``model.load_state_dict(state)``, also for a state saved before an optional part of the model existed:
+    keys missing from it must belong to empty tensors (parts that are switched off). Anything else that does
+    not fit is an error naming ``source``."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    own = model.state_dict()
+    if unexpected or any(own[key].numel() for key in missing):
+        raise DeepChargeError(f"{source}: its weights do not fit the model its input describes (written by another "
+                              f"deepcharge version?); missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")

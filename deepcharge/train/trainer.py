@@ -16,7 +16,7 @@ from ..data.sampler import batch_indices, draw_probes
 from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
-from ..models.base import DTYPES
+from ..models.base import DTYPES, load_weights
 from . import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
@@ -84,9 +84,11 @@ class Trainer:
         self.loss_scale = float(start.density.std())
         if initial is not None:
             self._check_same_model(initial, "--init-model")
-            self.model.load_state_dict(initial["model_state"])
+            load_weights(self.model, initial["model_state"], init_model)
         elif self.checkpoint is None:
-            first = torch.arange(min(STAT_PROBES, len(start)), device=self.device)
+            # a random subset: the probe set is stored file by file, and a file drawn whole is in grid order
+            shuffled = torch.randperm(len(start), generator=torch.Generator().manual_seed(training["seed"]))
+            first = shuffled[:STAT_PROBES].to(self.device)
             stats_inputs, stats_density = start.take(first)
             self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
         self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
@@ -95,7 +97,7 @@ class Trainer:
         self.wall_time = 0.0
         self.best = {"eps_mae_val": math.inf, "step": 0, "stale": 0}
         if self.checkpoint is not None:
-            self.model.load_state_dict(self.checkpoint["model_state"])
+            load_weights(self.model, self.checkpoint["model_state"], restart)
             self.optimizer.load_state_dict(self.checkpoint["optimizer_state"])
             self.batch_rng.set_state(self.checkpoint["batch_rng_state"])
             self.start_step = int(self.checkpoint["step"])

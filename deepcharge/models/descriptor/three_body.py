@@ -49,14 +49,16 @@ class ThreeBodyDescriptor(nn.Module):
         cosine = torch.matmul(damped, damped.transpose(1, 2))  # (P, K, K)
         legendre = [torch.ones_like(cosine), cosine]
         for l in range(1, self.lmax):
-            legendre.append(((2 * l + 1) * cosine * legendre[l] - l * legendre[l - 1]) / (l + 1))
-        angular = torch.stack(legendre[: self.lmax + 1], dim=1)  # (P, L, K, K)
+            legendre.append((cosine * legendre[l] - (l / (2.0 * l + 1.0)) * legendre[l - 1]) * ((2.0 * l + 1.0) / (l + 1.0)))
+        angular = torch.stack(legendre[: self.lmax + 1], dim=2)  # (P, K, L, K)
+        nprobes, nradial, nl = radial.shape[0], radial.shape[2], self.lmax + 1
         blocks = []
         radial_blocks = torch.split(radial, self.counts, dim=1)
-        angular_rows = torch.split(angular, self.counts, dim=2)
+        angular_rows = torch.split(angular, self.counts, dim=1)
         for first, row in zip(radial_blocks, angular_rows):
             for second, block in zip(radial_blocks, torch.split(row, self.counts, dim=3)):
-                # Σ_jk φ_a(r_j) P_l(c_jk) φ_b(r_k) as two batched products
-                left = torch.matmul(first.transpose(1, 2).unsqueeze(1), block)  # (P, L, R, K_b)
-                blocks.append(torch.matmul(left, second.unsqueeze(1)).flatten(1))  # (P, L·R·R)
+                # Σ_jk φ_a(r_j) P_l(c_jk) φ_b(r_k) as two batched products, every order l in one go
+                left = torch.bmm(first.transpose(1, 2), block.reshape(nprobes, block.shape[1], -1))  # (P, R, L·K_b)
+                pair = torch.bmm(left.reshape(nprobes, nradial * nl, -1), second)  # (P, R·L, R)
+                blocks.append(pair.reshape(nprobes, nradial, nl, nradial).transpose(1, 2).flatten(1))  # (P, L·R·R)
         return torch.cat(blocks, dim=1) / math.sqrt(float(sum(self.counts)))
