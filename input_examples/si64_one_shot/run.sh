@@ -2,7 +2,7 @@
 # Deep Charge one-shot on Si64, end to end: install, train on si64_0, freeze, test on si64_1..4,
 # predict si64_1's density as CHGCAR and cube, plot the learning curve and a parity plot.
 #   bash input_examples/si64_one_shot/run.sh          # quick: input_quick.yaml, a few minutes on 2 cores
-#   FULL=1 bash input_examples/si64_one_shot/run.sh   # full length: input.json, about 25 minutes
+#   FULL=1 bash input_examples/si64_one_shot/run.sh   # full length: input.json, about 5 minutes
 # Outputs go to runs/si64_one_shot (or $RUN_DIR). Running it again starts the training afresh.
 set -euo pipefail
 example=$(cd "$(dirname "$0")" && pwd)
