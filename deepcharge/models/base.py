@@ -83,4 +83,5 @@ def load_weights(model: nn.Module, state: Dict[str, torch.Tensor], source: str):
     own = model.state_dict()
     if unexpected or any(own[key].numel() for key in missing):
         raise DeepChargeError(f"{source}: its weights do not fit the model its input describes (written by another "
-                              f"deepcharge version?); missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
+                              f"deepcharge version?); missing {sorted(missing)[:3]}, "
+                              f"unexpected {sorted(unexpected)[:3]}")

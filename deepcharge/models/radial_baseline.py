@@ -35,13 +35,6 @@ class RadialBaseline(nn.Module):
         per_type = [block.sum(dim=1) for block in torch.split(basis, self.sel, dim=1)]
         return torch.stack(per_type, dim=1)
 
-    @torch.jit.ignore
-    def fit(self, vectors: torch.Tensor, mask: torch.Tensor, density: torch.Tensor, weight: torch.Tensor):
-        """Weighted least-squares coefficients (with a small ridge) for ``density`` at the probes."""
-        features = self.features(vectors, mask).reshape(vectors.shape[0], -1)
-        with torch.no_grad():
-            self.coefficients.copy_(least_squares(features, density, weight).reshape(self.coefficients.shape))
-
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return (self.features(vectors, mask) * self.coefficients).sum(dim=(1, 2))
 

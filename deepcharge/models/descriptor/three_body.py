@@ -49,7 +49,8 @@ class ThreeBodyDescriptor(nn.Module):
         cosine = torch.matmul(damped, damped.transpose(1, 2))  # (P, K, K)
         legendre = [torch.ones_like(cosine), cosine]
         for l in range(1, self.lmax):
-            legendre.append((cosine * legendre[l] - (l / (2.0 * l + 1.0)) * legendre[l - 1]) * ((2.0 * l + 1.0) / (l + 1.0)))
+            previous_weight, scale = l / (2.0 * l + 1.0), (2.0 * l + 1.0) / (l + 1.0)
+            legendre.append((cosine * legendre[l] - previous_weight * legendre[l - 1]) * scale)
         angular = torch.stack(legendre[: self.lmax + 1], dim=2)  # (P, K, L, K)
         nprobes, nradial, nl = radial.shape[0], radial.shape[2], self.lmax + 1
         blocks = []
