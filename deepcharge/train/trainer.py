@@ -12,7 +12,7 @@ from ..analysis.metrics import DensityErrors
 from ..data.inputs import InputSpec, Structure, max_neighbour_counts
 from ..data.pool import TrainingPool
 from ..data.probe_set import ProbeSet
-from ..data.sampler import batch_indices, draw_probes
+from ..data.sampler import batch_indices, draw_probes, sample_grid_indices
 from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
@@ -87,8 +87,9 @@ class Trainer:
             load_weights(self.model, initial["model_state"], init_model)
         elif self.checkpoint is None:
             # a random subset: the probe set is stored file by file, and a file drawn whole is in grid order
-            shuffled = torch.randperm(len(start), generator=torch.Generator().manual_seed(training["seed"]))
-            first = shuffled[:STAT_PROBES].to(self.device)
+            first = torch.as_tensor(sample_grid_indices(len(start), STAT_PROBES,
+                                                        torch.Generator().manual_seed(training["seed"])),
+                                    device=self.device)
             stats_inputs, stats_density = start.take(first)
             self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
         self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
