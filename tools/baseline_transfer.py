@@ -3,9 +3,9 @@
 For a pseudo_atom input, the least-squares baseline ρ₀ of its model (the radial profiles, and the three-body
 terms with ``fitting_net.baseline_three_body``), as the model fits it before training, is fitted on half of the
 drawn probes of each file in turn, and of all files together, and its ε_mae is measured on the other half of
-every file. The diagonal (fitted and measured on the same snapshot,
-different points) is the floor of this local linear model on that snapshot: what no training on other
-snapshots can be expected to beat by much. Seconds per file, no training.
+every file. The diagonal (fitted and measured on the same snapshot, different points) is the floor of this
+local linear model on that snapshot: what no training on other snapshots can be expected to beat by much.
+Seconds per file, no training.
 
     OMP_WAIT_POLICY=PASSIVE python tools/baseline_transfer.py -i input_examples/si64_one_shot/input.json \
         -s input_examples/si64_one_shot/data/si64_*.CHGCAR.gz -n 40000 --json transfer.json
@@ -18,10 +18,12 @@ import sys
 
 import torch
 
+from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.config import load_input_file, normalize
 from deepcharge.data.inputs import InputSpec, Structure, max_neighbour_counts, probe_inputs
 from deepcharge.data.sampler import draw_probes
 from deepcharge.data.systems import load_system, system_label
+from deepcharge.errors import DeepChargeError
 from deepcharge.models import build_model
 from deepcharge.models.radial_baseline import least_squares
 from deepcharge.train.trainer import auto_sel
@@ -31,23 +33,30 @@ CHUNK = 4096
 
 
 def baseline_features(model, inputs):
-    """The columns ρ₀ is a linear combination of (radial profiles, three-body terms when the input fits them)."""
+    """The columns of the model's ρ₀ at the probes of ``inputs`` (see PseudoAtomModel.baseline_columns)."""
     parts = []
     with torch.no_grad():
         for vectors, nlist in zip(inputs["probe_vectors"].split(CHUNK), inputs["probe_nlist"].split(CHUNK)):
             mask = nlist >= 0
-            columns = [model.baseline.features(vectors, mask).flatten(1)] if model.baseline.num_basis else []
-            if model.baseline_three_body:
-                columns += [extra(vectors, mask) for extra in model.angular]
-            parts.append(torch.cat(columns, dim=1))
+            # only the three-body terms of the descriptor enter ρ₀: skip the se_e2_a embedding nets
+            three_body = (torch.cat([extra(vectors, mask) for extra in model.angular], dim=1)
+                          if model.baseline_three_body else None)
+            parts.append(torch.cat(model.baseline_columns(vectors, mask, three_body), dim=1))
     return torch.cat(parts)
 
 
-def eps_mae(predicted, reference):
-    return float((predicted - reference).abs().sum() / reference.abs().sum() * 100.0)
+def eps_mae(predicted, reference) -> float:
+    return DensityErrors().add(reference, predicted).eps_mae_percent
 
 
 def main(argv=None):
+    try:
+        run(argv)
+    except DeepChargeError as err:  # a missing or malformed file, a bad input key: one line, no traceback
+        sys.exit(f"baseline_transfer: error: {err}")
+
+
+def run(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-i", "--input", required=True, help="a pseudo_atom input file (its model section is used)")
     parser.add_argument("-s", "--systems", nargs="+", required=True, help="density files")

@@ -1,6 +1,6 @@
 """Deep Charge: every probe is a pseudo-atom whose se_e2_a descriptor feeds a ResNet fitting net."""
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -65,9 +65,7 @@ class PseudoAtomModel(DescriptorModel):
         with torch.no_grad():
             features = torch.cat([self.describe(v, m)
                                   for v, m in zip(vectors.split(STAT_CHUNK), mask.split(STAT_CHUNK))])
-            columns = [self.baseline.features(vectors, mask).flatten(1)] if self.baseline.num_basis else []
-            if self.baseline_three_body:
-                columns.append(features[:, self.descriptor.dim_out:])
+            columns = self.baseline_columns(vectors, mask, features[:, self.descriptor.dim_out:])
             if columns:
                 coefficients = least_squares(torch.cat(columns, dim=1), density, weight)
                 radial, three_body = coefficients.split([coefficients.numel() - self.three_body_coefficients.numel(),
@@ -76,6 +74,16 @@ class PseudoAtomModel(DescriptorModel):
                 self.three_body_coefficients.copy_(three_body)
             residual = density - self.baseline_density(vectors, mask, features[:, self.descriptor.dim_out:])
             self.fitting.set_statistics(features, residual, weight)
+
+    @torch.jit.ignore
+    def baseline_columns(self, vectors: torch.Tensor, mask: torch.Tensor,
+                         three_body: Optional[torch.Tensor]) -> List[torch.Tensor]:
+        """The columns ρ₀ is a linear combination of, before its mean: the radial profiles' basis functions
+        summed per species, and the three-body terms (given, as the fitting net sees them) when configured."""
+        columns = [self.baseline.features(vectors, mask).flatten(1)] if self.baseline.num_basis else []
+        if self.baseline_three_body:
+            columns.append(three_body)
+        return columns
 
     @torch.jit.ignore
     def embedding_parameters(self):
