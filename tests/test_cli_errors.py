@@ -51,6 +51,14 @@ def test_garbled_density_file(workdir, capsys, frozen_model):
     run_failing(capsys, ["test", "-m", str(frozen_model), "-s", str(garbled)], "garbled.CHGCAR")
 
 
+def test_unreadable_structure_says_what_is_expected(workdir, capsys, frozen_model):
+    structure = write_lines(workdir / "structure.txt", ["not a structure", "1 2"])
+    message = run_failing(capsys, ["predict", "-m", str(frozen_model), "-s", str(structure), "-o", "rho.cube",
+                                   "--grid", "8", "8", "8"], "structure.txt")
+    assert "expected a density file" in message
+    assert not (workdir / "rho.cube").exists()
+
+
 def test_nan_in_density(workdir, capsys, frozen_model):
     lines = si64_lines()
     header_end = next(i for i, line in enumerate(lines) if line.split() == ["64", "64", "64"])

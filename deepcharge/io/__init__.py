@@ -12,7 +12,7 @@ from deepcharge.errors import FileFormatError
 from deepcharge.io.chgcar import read_chgcar, read_header, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
 from deepcharge.io.files import open_text
-from deepcharge.io.structures import atoms_to_snapshot
+from deepcharge.io.structures import EXPECTED_STRUCTURE, atoms_to_snapshot
 
 __all__ = [
     "is_density_file",
@@ -120,5 +120,5 @@ def read_structure(path) -> Snapshot:
         atoms = ase.io.read(path)
     except Exception as err:  # ASE raises many kinds of errors for unreadable input
         reason = (str(err).splitlines() or [type(err).__name__])[0]
-        raise FileFormatError(path, f"cannot read a structure: {reason}") from None
+        raise FileFormatError(path, f"cannot read a structure (ASE: {reason}); {EXPECTED_STRUCTURE}") from None
     return atoms_to_snapshot(atoms, str(path))

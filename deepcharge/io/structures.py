@@ -9,6 +9,10 @@ import numpy as np
 from ..data.snapshot import Snapshot
 from ..errors import FileFormatError
 
+# what a structure argument may be, for the message when a file is none of it
+EXPECTED_STRUCTURE = ("expected a density file (CHGCAR layout or Gaussian cube) or a structure file ASE reads "
+                      "(POSCAR, extxyz, ...)")
+
 
 def atoms_to_snapshot(atoms, source: str) -> Snapshot:
     """An :class:`ase.Atoms` as a Snapshot; a structure without a cell is an error (it needs one for a grid)."""
@@ -48,7 +52,9 @@ def read_frames(path, fmt: Optional[str] = None, type_map: Optional[Sequence[str
         raise
     except Exception as err:  # ASE and dpdata raise many kinds of errors for unreadable input
         reason = (str(err).splitlines() or [type(err).__name__])[0]
-        raise FileFormatError(path, f"cannot read structures{f' as {fmt}' if fmt else ''}: {reason}") from None
+        raise FileFormatError(path, f"cannot read structures{f' as {fmt}' if fmt else ''} ({reason}); "
+                                    f"{EXPECTED_STRUCTURE}, or a DeePMD system; name another format with "
+                                    f"-f FMT (ASE's, or dpdata's such as lammps/dump)") from None
     if not frames:
         raise FileFormatError(path, "holds no structure")
     return [atoms_to_snapshot(atoms, f"{path}[{number}]" if len(frames) > 1 else path)
