@@ -97,3 +97,18 @@ def test_supercell_gives_the_same_density(predictor):
     double = Snapshot(snapshot.symbols * 2, np.vstack([snapshot.positions, snapshot.positions + snapshot.cell[0]]),
                       snapshot.cell * np.array([[2], [1], [1]]))
     np.testing.assert_allclose(predict(predictor, double, probes), reference, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("repeat", [(2, 1, 1), (2, 2, 2)])
+def test_supercell_grid_is_the_tiled_cell_grid(predictor, repeat):
+    """Cell-size independence on whole grids: a supercell's predicted grid (each axis's point count times the
+    repeat) is the cell's predicted grid tiled, point for point."""
+    snapshot, _ = structure_and_probes()
+    shape = (6, 5, 4)
+    reference = predictor.predict_grid(snapshot, shape)
+    offsets = np.array([[i, j, k] for i in range(repeat[0]) for j in range(repeat[1]) for k in range(repeat[2])])
+    supercell = Snapshot(snapshot.symbols * len(offsets),
+                         np.vstack([snapshot.positions + offset @ snapshot.cell for offset in offsets]),
+                         snapshot.cell * np.array(repeat)[:, None])
+    tiled = predictor.predict_grid(supercell, tuple(n * r for n, r in zip(shape, repeat)))
+    np.testing.assert_allclose(tiled, np.tile(reference, repeat), rtol=1e-9, atol=1e-10)
