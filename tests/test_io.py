@@ -268,8 +268,8 @@ def test_unsorted_species_and_origin_written(tmp_path):
         density=grid(3),
         origin=np.array([0.5, 0.0, 0.0]),
     )
-    write_density(tmp_path / "out.vasp", snap)
-    again = read_density(tmp_path / "out.vasp")
+    write_density(tmp_path / "out.CHGCAR", snap)
+    again = read_density(tmp_path / "out.CHGCAR")
     assert again.symbols == ["H", "O", "H"]
     np.testing.assert_allclose(again.positions, snap.positions - snap.origin, atol=1e-12)
 
@@ -391,7 +391,7 @@ def test_cube_errors(tmp_path):
         read_cube(write_text(tmp_path / "nan.cube", text.replace(text.split()[-1], "NaN")))
     lines = text.splitlines()
     lines[3] = "    3  abc 0 0"
-    with pytest.raises(FileFormatError, match="garbled.cube: garbled header"):
+    with pytest.raises(FileFormatError, match="garbled.cube: line 4: garbled header"):
         read_cube(write_text(tmp_path / "garbled.cube", "\n".join(lines)))
 
 
