@@ -13,8 +13,11 @@ from ase.units import Bohr
 from deepcharge.cli import main
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
+from deepcharge.infer.predictor import Predictor
 from deepcharge.io import is_density_file, read_density, read_options, read_structure, write_density
 from deepcharge.io.xsf import read_xsf
+
+from conftest import si64_file
 
 CELL = np.array([[4.0, 0.0, 0.0], [-1.2, 3.6, 0.0], [0.4, 0.3, 5.0]])  # triclinic
 POSITIONS = np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0], [2.5, 1.5, 0.5]])
@@ -177,3 +180,13 @@ def test_grid_that_is_not_the_cell_is_refused(tmp_path):
     path.write_text(periodic_text(density(), span=CELL * [[1.0], [1.0], [0.5]]))
     with pytest.raises(FileFormatError, match="half.xsf: datagrid 'rho' spanning vector 3 .* is not the cell vector"):
         read_density(path)
+
+
+def test_predict_writes_xsf(workdir, frozen_model):
+    assert main(["predict", "-m", str(frozen_model), "-s", str(si64_file(1)), "-o", "rho.xsf.gz",
+                 "--grid", "6", "5", "4"]) == 0
+    written = read_density("rho.xsf.gz")
+    reference = read_density(si64_file(1))
+    np.testing.assert_allclose(written.positions, reference.positions, atol=1e-10)
+    direct = Predictor.from_file(str(frozen_model), "cpu").predict_grid(reference, (6, 5, 4))
+    np.testing.assert_allclose(written.density, direct, rtol=1e-10, atol=1e-12)

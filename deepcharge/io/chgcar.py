@@ -414,7 +414,7 @@ def write_chgcar_blocks(path, structure: Snapshot, shape, blocks: Iterable[np.nd
         formula = structure.to_ase().get_chemical_formula()
         comment = (f"{formula} density by deepcharge (no augmentation occupancies: not for ICHARG=1)"
                    if augmentation is None else
-                   f"{formula} density by deepcharge, augmentation occupancies from {augmentation.source}")
+                   f"{formula} density by deepcharge, PAW occupancies from {augmentation.source}")
     lines = [" ".join(comment.split()), "   1.00000000000000"]
     lines += ["".join(f" {x:21.16f}" for x in row) for row in cell]
     lines += ["".join(f" {n:>4}" for n in names), "".join(f" {n:5d}" for n in counts), "Direct"]
