@@ -15,6 +15,7 @@ from ..data.systems import load_frames
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor
 from ..io import output_format
+from ..io.formats import density_format
 from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation, write_chgcar_blocks
 from ..reading import current_read_options
 from ..train import distributed
@@ -78,7 +79,7 @@ def augmentation_source(path: Optional[str], output: str) -> Optional[Augmentati
         return None
     if output_format(output).name != "chgcar":
         raise DeepChargeError(f"{output}: --augmentation-from writes the occupancies into a CHGCAR; name the output "
-                              f"{output_format('CHGCAR').patterns}")
+                              f"{density_format('chgcar').patterns}")
     return read_augmentation(path, current_read_options().species)
 
 

@@ -115,6 +115,11 @@ def _bare_name(path) -> str:
     return _GZ.sub("", os.path.basename(os.fspath(path)))
 
 
+def density_format(name: str) -> DensityFormat:
+    """The row of the table named ``name`` ("chgcar", "cube", "xsf")."""
+    return next(fmt for fmt in FORMATS if fmt.name == name)
+
+
 def format_by_name(path) -> Optional[DensityFormat]:
     """The format a file name goes by (``.gz`` aside), or None."""
     name = _bare_name(path)
