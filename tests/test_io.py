@@ -120,6 +120,11 @@ def test_vasp4_header_without_names_needs_symbols(tmp_path, capsys):
     assert read_chgcar(path, symbols=["Ge", "N"]).symbols == ["Ge", "N", "N"]
     with read_options(species=["Ge", "N"]):
         assert read_density(path).symbols == ["Ge", "N", "N"]
+        vasp5 = write_text(tmp_path / "vasp5_CHGCAR", chgcar_text())
+        assert read_density(vasp5).symbols == ["Si", "O", "O"]  # a species line wins
+    with read_options(species=["Ge"]), pytest.raises(FileFormatError, match="1 species named .--species. for a "
+                                                                             "header of 2 species and 3 atoms"):
+        read_density(path)
     assert main(["info", str(path)]) == 1
     assert "--species" in capsys.readouterr().err
     assert main(["info", str(path), "--species", "Ge", "N"]) == 0

@@ -140,27 +140,24 @@ def _element(name):
 
 
 def resolve_symbols(header: PoscarHeader, path, symbols: Optional[Sequence[str]] = None) -> list:
-    """One chemical symbol per atom, from ``symbols``, the species line or (VASP 4) the comment line.
-
-    ``symbols`` may name one symbol per species or one per atom.
-    """
+    """One chemical symbol per atom, from the species line; without one (VASP 4), from ``symbols`` (one per
+    species or one per atom), else from the comment line when it lists elements (as ASE's POSCAR reader does)."""
     natoms = sum(header.counts)
-    if symbols is not None:
-        symbols = list(symbols)
-        if len(symbols) == natoms:
-            return symbols
-        if len(symbols) != len(header.counts):
-            raise FileFormatError(
-                path,
-                f"atom count mismatch: {len(symbols)} symbols given for {len(header.counts)} species "
-                f"and {natoms} atoms",
-            )
-        species = symbols
-    elif header.species is not None:
+    if header.species is not None:
         species = [_element(name) for name in header.species]
         if None in species:
             bad = header.species[species.index(None)]
             raise FileFormatError(path, f"garbled header: '{bad}' in the species line is not an element")
+    elif symbols is not None:
+        species = list(symbols)
+        if len(species) == natoms:
+            return species
+        if len(species) != len(header.counts):
+            raise FileFormatError(path, f"atom count mismatch: {len(species)} species named (--species) for a "
+                                        f"header of {len(header.counts)} species and {natoms} atoms")
+        if None in map(_element, species):
+            bad = species[[_element(name) for name in species].index(None)]
+            raise FileFormatError(path, f"'{bad}' (--species) is not an element")
     else:
         species = [_element(name) for name in header.comment.split()[: len(header.counts)]]
         if len(species) != len(header.counts) or None in species:
@@ -241,7 +238,8 @@ def read_chgcar(path, block="total", symbols: Optional[Sequence[str]] = None) ->
     """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
 
     ``block`` picks "total" (default), "magnetization" (collinear spin) or "mx"/"my"/"mz"
-    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file.
+    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file (one
+    without a species line; a species line wins).
     """
     stream = io.StringIO(read_text(path))
     header = read_header(stream, path)
