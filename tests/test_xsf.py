@@ -190,3 +190,11 @@ def test_predict_writes_xsf(workdir, frozen_model):
     np.testing.assert_allclose(written.positions, reference.positions, atol=1e-10)
     direct = Predictor.from_file(str(frozen_model), "cpu").predict_grid(reference, (6, 5, 4))
     np.testing.assert_allclose(written.density, direct, rtol=1e-10, atol=1e-12)
+
+
+def test_poscar_whose_comment_is_a_keyword_is_no_xsf(tmp_path):
+    ase.io.write(tmp_path / "POSCAR", Atoms("SiO2", positions=POSITIONS, cell=CELL, pbc=True), format="vasp")
+    lines = (tmp_path / "POSCAR").read_text().splitlines()
+    (tmp_path / "POSCAR").write_text("\n".join(["CRYSTAL", *lines[1:]]) + "\n")
+    assert not is_density_file(tmp_path / "POSCAR")
+    assert read_structure(tmp_path / "POSCAR").symbols == ["Si", "O", "O"]

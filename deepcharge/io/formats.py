@@ -75,11 +75,18 @@ def _sniff_chgcar(stream: TextIO) -> bool:
 
 
 def _sniff_xsf(stream: TextIO) -> bool:
-    """The first line that is not blank or a comment opens with an XSF keyword."""
-    for line in stream:
-        if line.strip() and not line.lstrip().startswith("#"):
-            return line.split()[0].upper() in xsf.OPENING_KEYWORDS
-    return False
+    """The first two lines that are not blank or comments open as XSF's do: a keyword alone on its line (or
+    with a count), then a keyword, an atom or a vector (a POSCAR's comment line may be any word)."""
+    lines = (line.split() for line in stream if line.strip() and not line.lstrip().startswith("#"))
+    first, second = next(lines, None), next(lines, None)
+    keyword = first[0].upper() if first else None
+    if keyword not in xsf.OPENING_KEYWORDS or second is None or not all(word.isdigit() for word in first[1:2]):
+        return False
+    if keyword.startswith("BEGIN_"):
+        return True
+    if keyword in ("ATOMS", "PRIMVEC"):
+        return len(second) >= 3 + (keyword == "ATOMS")
+    return second[0].upper() in xsf.OPENING_KEYWORDS | {"PRIMCOORD", "CONVVEC"}
 
 
 def _read_chgcar(path, block: str, options: ReadOptions) -> Snapshot:
