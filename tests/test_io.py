@@ -531,3 +531,13 @@ def test_run_info(tmp_path, capsys):
     np.testing.assert_allclose(record["spacing"], np.linalg.norm(CELL, axis=1) / SHAPE)
     assert record["electrons"] == pytest.approx(grid(0).mean(), rel=1e-10)
     assert record["spin_blocks"] == ["total"]
+
+
+def test_structure_with_nan_from_ase_refused(tmp_path):
+    poscar = tmp_path / "POSCAR"
+    ase.io.write(poscar, Atoms("Si2", positions=[[0, 0, 0], [1, 1, 1]], cell=np.eye(3) * 4, pbc=True), format="vasp")
+    lines = poscar.read_text().splitlines()
+    lines[-1] = "  nan 0.25 0.25"
+    poscar.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FileFormatError, match="POSCAR: atom 2's position holds NaN/inf"):
+        read_structure(poscar)
