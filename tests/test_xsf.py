@@ -87,6 +87,10 @@ def test_written_by_ase_read_back(tmp_path):
 def test_quantum_espresso_layout_non_orthogonal_no_final_newline(tmp_path):
     values = density(1)
     text = periodic_text(values, opening="DATAGRID_3D_UNKNOWN", atom_names=("Si", "O", "o"), final_newline=False)
+    text = text.replace("CRYSTAL\n", "BEGIN_INFO\n  Fermi Energy: 5.1\nEND_INFO\nCRYSTAL\n")
+    text = text.replace("BEGIN_BLOCK_DATAGRID_3D", "BEGIN_BLOCK_DATAGRID_2D\n slice\n BEGIN_DATAGRID_2D_a\n 2 2\n"
+                        " 0 0 0\n 1 0 0\n 0 1 0\n 1 2 3 4\n END_DATAGRID_2D\nEND_BLOCK_DATAGRID_2D\n"
+                        "BEGIN_BLOCK_DATAGRID_3D")
     assert not text.endswith("\n")
     path = tmp_path / "pp_out.xsf"
     path.write_text(text)
