@@ -23,8 +23,9 @@ class DensityFormat(NamedTuple):
     ``patterns``: the names it goes by, for messages; ``names``: a regular expression searched for in a file
     name (less ``.gz``); ``suffix``: the end of a name that names the format, dropped from store entry names
     (VESTA's ``.vasp`` too, which is recognised by content: ASE reads a POSCAR under that name); ``sniff``:
-    whether a text stream at the start of a file begins as this format does; ``read(path, block, options)``; ``write(path, snapshot)``; ``write_blocks(path, structure, shape, blocks)``
-    when the writer takes the grid as it is computed, in ``order`` (numpy's: "F" x fastest, "C" z fastest).
+    whether a text stream at the start of a file begins as this format does; ``read(path, block, options)``;
+    ``write(path, snapshot)``; ``write_blocks(path, structure, shape, blocks)`` when the writer takes the grid
+    as it is computed; ``order``: the order of the values it writes (numpy's: "F" x fastest, "C" z fastest).
     """
 
     name: str
