@@ -7,6 +7,18 @@ from typing import List, Optional
 
 from . import __version__
 from .errors import DeepChargeError
+from .reading import XSF_UNITS, read_options
+
+
+def add_read_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say what density files cannot: a VASP 4 file's species, an XSF file's unit."""
+    group = parser.add_argument_group("density files")
+    group.add_argument("--species", nargs="+", metavar="SYMBOL",
+                       help="elements of a VASP 4 CHGCAR's species (its header has no species line), in the order "
+                            "of its counts line, e.g. --species Ga As")
+    group.add_argument("--xsf-unit", choices=list(XSF_UNITS), default="e/A3",
+                       help="unit of XSF datagrid values, which XSF leaves open (default e/A3; `info` shows the "
+                            "electrons it gives)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="structure format: an ASE name (extxyz, vasp, lammps-data, ...) or a dpdata one "
                               "(lammps/dump, lammps/lmp, deepmd/npy, ...; LAMMPS types map to the model's type_map)")
     predict.add_argument("-o", "--output", required=True,
-                         help="OUT.CHGCAR (VASP layout) or OUT.cube; several frames give OUT_<frame>.CHGCAR, ...")
+                         help="OUT.CHGCAR (VASP layout), OUT.cube or OUT.xsf, each also .gz; several frames give "
+                              "OUT_<frame>.CHGCAR, ...")
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
     where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
@@ -77,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     conserve.add_argument("--conserve-electrons", action="store_true",
                           help="rescale to the electrons the structure should hold, from the training data's "
                                "electrons per atom of each species (stored in the frozen model)")
+    predict.add_argument("--augmentation-from", metavar="CHGCAR",
+                         help="write the PAW augmentation occupancies of this VASP CHGCAR of the same atoms after the "
+                              "predicted grid (and its magnetisation, for a spin-polarised one), for ICHARG = 1")
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     devi = commands.add_parser("model-devi", help="an ensemble's mean density and deviation on grids, as dp model-devi")
@@ -86,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="structures as predict takes them (density files, STORE::NAME, ASE or dpdata files)")
     devi.add_argument("-f", "--format", dest="fmt", metavar="FMT", help="structure format, as predict's -f")
     devi.add_argument("-o", "--output", required=True,
-                      help="OUT.CHGCAR or OUT.cube: writes OUT_mean.CHGCAR, OUT_devi.CHGCAR (σ per point) and the "
-                           "table OUT_model_devi.out; several structures give OUT_mean_<i>.CHGCAR, ...")
+                      help="OUT.CHGCAR, OUT.cube or OUT.xsf: writes OUT_mean.CHGCAR, OUT_devi.CHGCAR (σ per point) "
+                           "and the table OUT_model_devi.out; several structures give OUT_mean_<i>.CHGCAR, ...")
     where = devi.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
     where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
@@ -135,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", default="plot.png", help="image file (plot.png)")
 
     commands.add_parser("doc-train-input", help="every input key with its type, default and meaning")
+    for reader in (train, test, predict, devi, compare, info, convert, stat):
+        add_read_options(reader)
     return parser
 
 
@@ -156,7 +174,7 @@ def dispatch(args: argparse.Namespace):
     elif args.command == "predict":
         from .entrypoints.predict import run_predict
         run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
-                    args.electrons, args.conserve_electrons)
+                    args.electrons, args.conserve_electrons, args.augmentation_from)
     elif args.command == "model-devi":
         from .entrypoints.model_devi import run_model_devi
         run_model_devi(args.models, args.structures, args.output, args.grid, args.spacing, args.device, args.fmt)
@@ -193,7 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="deepcharge %(levelname)s %(message)s",
                         stream=sys.stderr)
     try:
-        dispatch(args)
+        with read_options(getattr(args, "species", None), getattr(args, "xsf_unit", None)):
+            dispatch(args)
     except DeepChargeError as err:
         print(f"deepcharge {args.command}: error: {err}", file=sys.stderr)
         return 1

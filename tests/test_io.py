@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import ase.io
+import h5py
 import numpy as np
 import pytest
 from ase import Atoms
@@ -16,24 +17,20 @@ from ase.units import Bohr
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.entrypoints.info import run_info
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.io import is_density_file, read_density, read_structure, write_density
+from deepcharge.cli import build_parser, main
+from deepcharge.io import is_density_file, output_format, read_density, read_options, read_structure, write_density
 from deepcharge.io.chgcar import read_chgcar, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
+from deepcharge.io.store import StoreItem, read_store_snapshot, write_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_file(relative):
-    """A shipped data file (e.g. "si64/si64_0.CHGCAR.gz"), or skip the test when it is not around."""
+    """A data file shipped with the examples, e.g. "si64/si64_0.CHGCAR.gz"."""
     set_name, _, rest = relative.partition("/")
-    candidates = [ROOT.parent / "shared" / "data" / relative]
     shipped = {"si64": "si64_one_shot", "al32": "al32_one_shot", "water": "water_one_shot", "molecules": "molecules"}
-    if set_name in shipped:
-        candidates.insert(0, ROOT / "input_examples" / shipped[set_name] / "data" / rest)
-    for path in candidates:
-        if path.exists():
-            return path
-    pytest.skip(f"data file {relative} not available")
+    return ROOT / "input_examples" / shipped[set_name] / "data" / rest
 
 
 # ---------------------------------------------------------------- synthetic CHGCAR-layout files
@@ -116,11 +113,32 @@ def test_vasp4_header_names_from_comment(tmp_path):
     assert read_chgcar(path).symbols == ["Si", "O", "O"]
 
 
-def test_vasp4_header_without_names_needs_symbols(tmp_path):
-    path = write_text(tmp_path / "CHGCAR", chgcar_text(species_line=None, comment="unknown system"))
-    with pytest.raises(FileFormatError, match="VASP 5"):
+def test_vasp4_header_without_names_needs_symbols(tmp_path, capsys):
+    path = write_text(tmp_path / "CHGCAR", chgcar_text(species_line=None, comment="H2O"))  # names something else
+    with pytest.raises(FileFormatError, match="name the elements of its 2 species in order with --species"):
         read_chgcar(path)
     assert read_chgcar(path, symbols=["Ge", "N"]).symbols == ["Ge", "N", "N"]
+    with read_options(species=["Ge", "N"]):
+        assert read_density(path).symbols == ["Ge", "N", "N"]
+        vasp5 = write_text(tmp_path / "vasp5_CHGCAR", chgcar_text())
+        assert read_density(vasp5).symbols == ["Si", "O", "O"]  # a species line wins
+    with read_options(species=["Ge"]), pytest.raises(FileFormatError, match="1 species named .--species. for a "
+                                                                             "header of 2 species and 3 atoms"):
+        read_density(path)
+    assert main(["info", str(path)]) == 1
+    assert "--species" in capsys.readouterr().err
+    assert main(["info", str(path), "--species", "Ge", "N"]) == 0
+    assert "GeN2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "input.json"], ["test", "-s", "x"], ["predict", "-s", "x", "-o", "y.cube"],
+    ["model-devi", "-m", "a", "b", "-s", "x", "-o", "y.cube"], ["compare", "-m", "a", "-s", "x"], ["info", "x"],
+    ["convert", "x", "-o", "y.h5"], ["neighbor-stat", "-s", "x", "-r", "3", "-t", "Si"],
+])
+def test_every_command_reading_density_files_takes_species_and_xsf_unit(command):
+    args = build_parser().parse_args([*command, "--species", "Ge", "N", "--xsf-unit", "e/bohr3"])
+    assert args.species == ["Ge", "N"] and args.xsf_unit == "e/bohr3"
 
 
 def test_potcar_suffixes_in_species_line(tmp_path):
@@ -214,11 +232,6 @@ def test_si64_training_snapshot():
     assert snap.spin_blocks == ("total",)
 
 
-def test_si64_vasplike_integrates_to_valence_count():
-    snap = read_density(data_file("si64/vasplike/si64_0.CHGCAR.gz"))
-    assert snap.electrons() == pytest.approx(256.0, rel=1e-5)
-
-
 @pytest.mark.parametrize(
     "relative, formula, shape",
     [
@@ -268,8 +281,8 @@ def test_unsorted_species_and_origin_written(tmp_path):
         density=grid(3),
         origin=np.array([0.5, 0.0, 0.0]),
     )
-    write_density(tmp_path / "out.vasp", snap)
-    again = read_density(tmp_path / "out.vasp")
+    write_density(tmp_path / "out.CHGCAR", snap)
+    again = read_density(tmp_path / "out.CHGCAR")
     assert again.symbols == ["H", "O", "H"]
     np.testing.assert_allclose(again.positions, snap.positions - snap.origin, atol=1e-12)
 
@@ -376,10 +389,46 @@ def test_chgcar_errors_name_the_file(tmp_path, mutate, message):
 def test_nan_and_garbled_values(tmp_path):
     text = chgcar_text()
     first, last = text.split("\n3 4 5\n")[1].split()[0], text.split()[-1]
-    with pytest.raises(FileFormatError, match="nan_CHGCAR: 'total' density holds 1 NaN/inf values"):
+    with pytest.raises(FileFormatError, match=r"nan_CHGCAR: 'total' density holds 1 NaN/inf values \(first: value 1 "
+                                              r"\(line 14\)\)"):
         read_chgcar(write_text(tmp_path / "nan_CHGCAR", text.replace(first, "NaN", 1)))
-    with pytest.raises(FileFormatError, match="garbled 'total' density: value 60 is '1.2.3'"):
+    with pytest.raises(FileFormatError, match=r"garbled 'total' density: value 60 is '1.2.3' \(line 25\)"):
         read_chgcar(write_text(tmp_path / "garbled_CHGCAR", text.replace(last, "1.2.3")))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda t: t.replace("0.5000000000  0.1000000000  0.9000000000", "NaN  0.1000000000  0.9000000000"),
+     "line 11: position of atom 3 holds NaN/inf"),
+    (lambda t: t.replace("0.5000000000  5.0000000000", "0.5000000000  inf", 1), "line 4: the lattice vector 2 holds"),
+    (lambda t: t.replace("\n1.0\n", "\nnan\n", 1), "line 2: the scale factor line holds NaN/inf"),
+])
+def test_chgcar_refuses_non_finite_header_values(tmp_path, mutate, message):
+    path = write_text(tmp_path / "nan_CHGCAR", mutate(chgcar_text()))
+    with pytest.raises(FileFormatError, match=f"nan_CHGCAR: {message}"):
+        read_density(path)
+
+
+def test_cube_refuses_non_finite_header_values(tmp_path):
+    write_cube(tmp_path / "good.cube", small_snapshot())
+    lines = (tmp_path / "good.cube").read_text().splitlines()
+    for number, what in ((3, "atom count and origin"), (5, "voxel line 2"), (8, "atom 2")):
+        broken = list(lines)
+        fields = broken[number - 1].split()
+        fields[-1] = "nan"
+        broken[number - 1] = "  ".join(fields)
+        path = write_text(tmp_path / "nan.cube", "\n".join(broken) + "\n")
+        with pytest.raises(FileFormatError, match=f"nan.cube: line {number}: the {what}.* holds NaN/inf"):
+            read_density(path)
+
+
+def test_store_refuses_non_finite_values(tmp_path):
+    snap = small_snapshot()
+    snap.source = "good_source.cube"
+    write_store(tmp_path / "s.h5", [StoreItem(snap, "0" * 64)])
+    with h5py.File(tmp_path / "s.h5", "r+") as store:
+        store["snapshots/good_source"]["positions"][1, 2] = np.nan
+    with pytest.raises(FileFormatError, match="s.h5::good_source: dataset 'positions' holds 1 NaN/inf values"):
+        read_store_snapshot(tmp_path / "s.h5", "good_source")
 
 
 def test_cube_errors(tmp_path):
@@ -391,7 +440,7 @@ def test_cube_errors(tmp_path):
         read_cube(write_text(tmp_path / "nan.cube", text.replace(text.split()[-1], "NaN")))
     lines = text.splitlines()
     lines[3] = "    3  abc 0 0"
-    with pytest.raises(FileFormatError, match="garbled.cube: garbled header"):
+    with pytest.raises(FileFormatError, match="garbled.cube: line 4: garbled header"):
         read_cube(write_text(tmp_path / "garbled.cube", "\n".join(lines)))
 
 
@@ -423,6 +472,36 @@ def test_failed_writes_leave_nothing_behind(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["CHGCAR"]
 
 
+@pytest.mark.parametrize("name", ["rho.CHGCAR.gz", "rho.cube.gz", "rho.xsf.gz"])
+def test_gzip_header_carries_the_final_name(tmp_path, name):
+    write_density(tmp_path / name, small_snapshot())
+    data = (tmp_path / name).read_bytes()
+    assert data[3] & 0x08  # FNAME set
+    assert data[10:data.index(b"\0", 10)].decode() == name[:-3]  # what gunzip -N restores
+    assert int.from_bytes(data[4:8], "little") == 0  # no time stamp: the same bytes every run
+
+
+@pytest.mark.parametrize("name, kind", [("CHGCAR", "chgcar"), ("si_CHGCAR.gz", "chgcar"), ("x.AECCAR2", "chgcar"),
+                                        ("rho.cube", "cube"), ("rho.CUB.gz", "cube"), ("rho.xsf", "xsf")])
+def test_output_name_chooses_the_writer(tmp_path, name, kind):
+    assert output_format(name).name == kind
+    write_density(tmp_path / name, small_snapshot())
+    assert read_density(tmp_path / name).grid_shape == SHAPE
+
+
+@pytest.mark.parametrize("name", ["rho.vasp", "rho.dat", "rho.xyz.gz"])
+def test_output_name_no_writer_takes_is_refused_first(workdir, capsys, name):
+    with pytest.raises(DeepChargeError, match=f"{name}: no density writer for this name; name the output "
+                                              r"\*CHGCAR\*.*\*.cube, \*.cub .*\*.xsf \(XCrySDen XSF\); each also .gz"):
+        write_density(name, small_snapshot())
+    # before any work: the model file does not even exist
+    assert main(["predict", "-m", "absent.pth", "-s", "absent.vasp", "-o", name]) == 1
+    assert f"{name}: no density writer" in capsys.readouterr().err
+    assert main(["model-devi", "-m", "a.pth", "b.pth", "-s", "absent.vasp", "-o", name]) == 1
+    assert f"{name}: no density writer" in capsys.readouterr().err
+    assert os.listdir(workdir) == []
+
+
 # ---------------------------------------------------------------- structures and info
 
 
@@ -452,3 +531,13 @@ def test_run_info(tmp_path, capsys):
     np.testing.assert_allclose(record["spacing"], np.linalg.norm(CELL, axis=1) / SHAPE)
     assert record["electrons"] == pytest.approx(grid(0).mean(), rel=1e-10)
     assert record["spin_blocks"] == ["total"]
+
+
+def test_structure_with_nan_from_ase_refused(tmp_path):
+    poscar = tmp_path / "POSCAR"
+    ase.io.write(poscar, Atoms("Si2", positions=[[0, 0, 0], [1, 1, 1]], cell=np.eye(3) * 4, pbc=True), format="vasp")
+    lines = poscar.read_text().splitlines()
+    lines[-1] = "  nan 0.25 0.25"
+    poscar.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FileFormatError, match="POSCAR: atom 2's position holds NaN/inf"):
+        read_structure(poscar)

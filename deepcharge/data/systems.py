@@ -79,8 +79,10 @@ def load_frames(reference, fmt: Optional[str] = None, type_map: Optional[Sequenc
     """Every structure ``reference`` holds: one for a density file or store entry (density kept), every frame
     of a trajectory or dpdata system (see :func:`deepcharge.io.structures.read_frames`)."""
     path, name = split_reference(reference)
-    if fmt is None and (name is not None or is_store(path) or is_density_file(path)):
+    if fmt is None and (name is not None or is_store(path)):
         return [load_structure(reference)]
+    if fmt is None and is_density_file(path):
+        return [read_structure(path)]
     return read_frames(path, fmt, type_map)
 
 

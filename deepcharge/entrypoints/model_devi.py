@@ -16,7 +16,7 @@ from ..data.snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor
-from ..io import is_cube_name
+from ..io import output_format
 from ..utils import atomic_path, numbered_names, tagged_name
 from .predict import bare_structure, check_writable, grid_shape_for, write_grid
 
@@ -67,7 +67,7 @@ def deviation_files(predictors: List[Predictor], snapshot: Snapshot, mean_output
     """Write the ensemble mean and deviation of one structure's grid, computed chunk by chunk with every model;
     the deviation waits in a temporary file while the mean is written. Returns its table row."""
     shape = grid_shape_for(snapshot, grid, spacing)
-    order = "C" if is_cube_name(mean_output) else "F"
+    order = output_format(mean_output).order
     chunks = zip(*(predictor.iter_grid(snapshot, shape, order=order) for predictor in predictors))
     totals = {"max": 0.0, "min": np.inf, "devi": 0.0, "mean": 0.0}
 

@@ -1,4 +1,4 @@
-"""``deepcharge predict``: the density of a structure on a grid, written as CHGCAR or cube."""
+"""``deepcharge predict``: the density of a structure on a grid, written in the format the output name chooses."""
 
 import logging
 import math
@@ -14,8 +14,10 @@ from ..data.snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor
-from ..io import is_cube_name, write_density
-from ..io.chgcar import write_chgcar_blocks
+from ..io import output_format
+from ..io.formats import density_format
+from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation, write_chgcar_blocks
+from ..reading import current_read_options
 from ..train import distributed
 from ..utils import numbered_names
 
@@ -38,7 +40,8 @@ def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: O
 
 
 def check_writable(output: str):
-    """Fail before the expensive work when the output cannot be written."""
+    """Fail before the expensive work when the output cannot be written (or no writer takes its name)."""
+    output_format(output)
     folder = Path(output).resolve().parent
     if not folder.is_dir():
         raise DeepChargeError(f"{output}: cannot write (directory {folder} does not exist)")
@@ -47,35 +50,52 @@ def check_writable(output: str):
 
 
 def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto",
-                fmt: Optional[str] = None, electrons: Optional[float] = None, conserve: bool = False) -> List[dict]:
+                fmt: Optional[str] = None, electrons: Optional[float] = None, conserve: bool = False,
+                augmentation_from: Optional[str] = None) -> List[dict]:
     """Predict the density of every structure ``structure`` holds on a grid; write one file per frame
     (``output`` itself for a single frame, else ``<name>_<frame>.<suffixes>``; format from the name).
 
     ``electrons`` N, or ``conserve`` (N from the training data's electrons per atom of each species):
-    the density is rescaled to integrate to N; the raw integral is reported beside it.
+    the density is rescaled to integrate to N; the raw integral is reported beside it. ``augmentation_from``:
+    a VASP CHGCAR of the same atoms whose augmentation occupancies (and magnetisation, when it has one) are
+    written after the predicted grid, for VASP's ICHARG = 1.
     """
     check_writable(output)
+    augmentation = augmentation_source(augmentation_from, output)
     predictor = Predictor.from_file(model, distributed.setup(device))
     frames = load_frames(structure, fmt, predictor.type_map)
+    if augmentation is not None:
+        for frame in frames:
+            check_augmentation_fits(augmentation, frame, grid_shape_for(frame, grid, spacing))
     targets = [electrons if electrons is not None else predictor.expected_electrons(frame) if conserve else None
                for frame in frames]
-    return [predict_frame(predictor, frame, path, grid, spacing, target)
+    return [predict_frame(predictor, frame, path, grid, spacing, target, augmentation)
             for frame, path, target in zip(frames, numbered_names(output, len(frames)), targets)]
 
 
+def augmentation_source(path: Optional[str], output: str) -> Optional[Augmentation]:
+    """The augmentation part of the CHGCAR ``path`` (None for None), once ``output`` is known to be a CHGCAR."""
+    if path is None:
+        return None
+    if output_format(output).name != "chgcar":
+        raise DeepChargeError(f"{output}: --augmentation-from writes the occupancies into a CHGCAR; name the output "
+                              f"{density_format('chgcar').patterns}")
+    return read_augmentation(path, current_read_options().species)
+
+
 def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
-                  electrons: Optional[float] = None) -> dict:
-    """Predict one structure's density and write it as it is computed (a cube, or a density rescaled to
-    ``electrons``, is assembled first)."""
+                  electrons: Optional[float] = None, augmentation: Optional[Augmentation] = None) -> dict:
+    """Predict one structure's density and write it as it is computed (for formats that stream: a density
+    rescaled to ``electrons`` is assembled first); ``augmentation`` goes after a CHGCAR's grid."""
     shape = grid_shape_for(snapshot, grid, spacing)
     npoints = int(np.prod(shape))
     structure = bare_structure(snapshot, output)
-    cube = is_cube_name(output)
+    order = output_format(output).order
     total = [0.0]
 
     def blocks():
         with tqdm(total=npoints, unit="pt", unit_scale=True, desc="predict", disable=None, leave=False) as bar:
-            for values in grid_values(predictor, snapshot, shape, order="C" if cube else "F"):
+            for values in grid_values(predictor, snapshot, shape, order=order):
                 total[0] += float(values.sum())
                 bar.update(len(values))
                 yield values
@@ -92,7 +112,7 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
     if electrons is not None:
         whole = np.concatenate(list(values))
         values = [whole * (electrons / integral())]
-    write_grid(output, structure, shape, values)
+    write_grid(output, structure, shape, values, augmentation)
     elapsed = time.perf_counter() - start
     raw = integral()
     summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": elapsed,
@@ -110,14 +130,19 @@ def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
                     pbc=snapshot.pbc, origin=snapshot.origin, source=str(output))
 
 
-def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray]):
-    """Write values on the grid ``shape`` that arrive in consecutive ``blocks`` (x fastest for a CHGCAR, streamed;
-    z fastest for a cube, assembled first), atomically; the format follows the name."""
-    if is_cube_name(output):
-        structure.density = np.concatenate(list(blocks)).reshape(shape)
-        write_density(output, structure)
+def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
+               augmentation: Optional[Augmentation] = None):
+    """Write values on the grid ``shape`` that arrive in consecutive ``blocks``, in the order of the format the
+    name chooses (streamed where its writer takes blocks, as the CHGCAR's does; else assembled first),
+    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid."""
+    fmt = output_format(output)
+    if augmentation is not None:
+        write_chgcar_blocks(output, structure, shape, blocks, augmentation=augmentation)
+    elif fmt.write_blocks is not None:
+        fmt.write_blocks(output, structure, shape, blocks)
     else:
-        write_chgcar_blocks(output, structure, shape, blocks)
+        structure.density = np.concatenate(list(blocks)).reshape(shape, order=fmt.order)
+        fmt.write(output, structure)
 
 
 def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:

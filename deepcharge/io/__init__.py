@@ -1,67 +1,35 @@
 """Reading and writing densities and structures, whatever the file kind.
 
-Density files: the VASP CHGCAR layout (CHGCAR, CHG, AECCAR*, PARCHG) and Gaussian cube, plain or gzip.
-Anything else ASE can read is accepted as a bare structure.
+Density files: the formats of :data:`deepcharge.io.formats.FORMATS` (the VASP CHGCAR layout, Gaussian cube,
+XCrySDen XSF), plain or gzip. Anything else ASE can read is accepted as a bare structure.
 """
 
 import os
-import re
 
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
-from deepcharge.io.chgcar import read_chgcar, read_header, write_chgcar
+from deepcharge.io.chgcar import read_chgcar, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
-from deepcharge.io.files import open_text
+from deepcharge.io.formats import FORMATS, detect_format, format_by_content, output_format
+from deepcharge.reading import current_read_options, read_options
 from deepcharge.io.structures import EXPECTED_STRUCTURE, atoms_to_snapshot
+from deepcharge.io.xsf import read_xsf, write_xsf
 
 __all__ = [
+    "FORMATS",
     "is_density_file",
+    "output_format",
     "read_chgcar",
     "read_cube",
     "read_density",
+    "read_options",
     "read_structure",
+    "read_xsf",
     "write_chgcar",
     "write_cube",
     "write_density",
+    "write_xsf",
 ]
-
-_CUBE_NAME = re.compile(r"\.cube?(\.gz)?$", re.IGNORECASE)
-_VASP_NAME = re.compile(r"CHG|AECCAR|\.vasp(\.gz)?$")  # CHG also matches CHGCAR and PARCHG
-
-
-def _is_cube_line(line, allow_count=False):
-    """True for ``int float float float`` (plus one more int if ``allow_count``)."""
-    fields = line.split()
-    if len(fields) != 4 and not (allow_count and len(fields) == 5):
-        return False
-    try:
-        int(fields[0])
-        tuple(map(float, fields[1:4]))
-        tuple(map(int, fields[4:]))
-    except ValueError:
-        return False
-    return True
-
-
-def _sniff(path):
-    """"cube", "chgcar" or None, from the file's first lines."""
-    with open_text(path) as stream:
-        lines = [stream.readline() for _ in range(6)]
-        if _is_cube_line(lines[2], allow_count=True) and all(map(_is_cube_line, lines[3:6])):
-            return "cube"
-        stream.seek(0)
-        try:
-            read_header(stream, path)
-        except FileFormatError:
-            return None
-        line = stream.readline()
-        while line and not line.strip():
-            line = stream.readline()
-    try:
-        dims = [int(x) for x in line.split()]
-    except ValueError:
-        return None
-    return "chgcar" if len(dims) == 3 and min(dims) > 0 else None
 
 
 def _require_file(path):
@@ -70,50 +38,37 @@ def _require_file(path):
 
 
 def is_density_file(path) -> bool:
-    """True if ``path`` holds a CHGCAR-layout or cube density (judged by content)."""
-    return os.path.isfile(path) and _sniff(path) is not None
+    """True if ``path`` holds a density file of a format in the table (judged by content)."""
+    return os.path.isfile(path) and format_by_content(path) is not None
 
 
 def read_density(path, block="total") -> Snapshot:
-    """Read a density file (CHGCAR layout or cube, plain or gzip) into a Snapshot, density in e/Å³.
+    """Read a density file of any format in :data:`FORMATS` (plain or gzip) into a Snapshot, density in e/Å³.
 
-    The kind comes from the name (.cube/.cub; CHGCAR, CHG, AECCAR, PARCHG, .vasp), else from the content.
+    The format comes from the name, else from the content; what a file cannot say for itself (a VASP 4 file's
+    species, an XSF file's unit) comes from :func:`read_options`.
     """
     _require_file(path)
-    name = os.path.basename(os.fspath(path))
-    if _CUBE_NAME.search(name):
-        kind = "cube"
-    elif _VASP_NAME.search(name):
-        kind = "chgcar"
-    else:
-        kind = _sniff(path)
-    if kind == "cube":
-        if block != "total":
-            raise FileFormatError(path, f"no '{block}' density block: a cube file holds one density")
-        return read_cube(path)
-    if kind == "chgcar":
-        return read_chgcar(path, block=block)
-    raise FileFormatError(path, "not a density file: expected a VASP CHGCAR-layout or Gaussian cube file")
-
-
-def is_cube_name(path) -> bool:
-    """Whether ``path`` names a Gaussian cube file (.cube/.cub)."""
-    return bool(_CUBE_NAME.search(os.path.basename(os.fspath(path))))
+    fmt = detect_format(path)
+    if fmt is None:
+        raise FileFormatError(path, f"not a density file: expected {', '.join(f.description for f in FORMATS)}")
+    snapshot = fmt.read(path, block, current_read_options())
+    if snapshot.density is None:
+        raise FileFormatError(path, f"not a density file: this {fmt.description} file holds a structure only")
+    return snapshot
 
 
 def write_density(path, snapshot: Snapshot) -> None:
-    """Write ``snapshot``: a cube for .cube/.cub names, the CHGCAR layout otherwise (gzip for .gz)."""
-    if is_cube_name(path):
-        write_cube(path, snapshot)
-    else:
-        write_chgcar(path, snapshot)
+    """Write ``snapshot`` in the format its name chooses (see :func:`output_format`; gzip for .gz), atomically."""
+    output_format(path).write(path, snapshot)
 
 
 def read_structure(path) -> Snapshot:
-    """A structure from a density file (density kept) or any file ASE reads (density None)."""
+    """A structure from a density file (judged by content; density kept) or any file ASE reads (density None)."""
     _require_file(path)
-    if is_density_file(path):
-        return read_density(path)
+    fmt = format_by_content(path) if os.path.isfile(path) else None
+    if fmt is not None:
+        return fmt.read(path, "total", current_read_options())
     import ase.io  # only here: importing it costs a noticeable part of a short command's start-up
 
     try:

@@ -12,8 +12,8 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from deepcharge.data.snapshot import Snapshot
-from deepcharge.errors import FileFormatError
-from deepcharge.io.files import open_atomic_binary, parse_values, read_text
+from deepcharge.errors import DeepChargeError, FileFormatError
+from deepcharge.io.files import line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
 
 BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}
 
@@ -26,23 +26,43 @@ class PoscarHeader(NamedTuple):
     species: Optional[list]
     counts: list
     positions: np.ndarray
+    lines: int  # how many lines it takes
 
 
 # values formatted at a time when writing: bounds the memory of the text being built
 WRITE_BLOCK = 1 << 20
 
 
-def _floats(line, count, path, what):
-    """The first ``count`` numbers of ``line``, or a FileFormatError naming ``what``."""
-    fields = line.split()[:count]
-    try:
-        if len(fields) < count:
-            raise ValueError
-        return [float(x) for x in fields]
-    except ValueError:
-        raise FileFormatError(
-            path, f"garbled header: expected {count} number(s) for the {what}, found '{line.strip()}'"
-        ) from None
+class _Lines:
+    """Lines read one at a time from a text stream, counted for messages."""
+
+    def __init__(self, stream, path):
+        self.stream, self.path, self.number = stream, path, 0
+
+    def next(self) -> str:
+        self.number += 1
+        return self.stream.readline()
+
+    def error(self, problem: str) -> FileFormatError:
+        return FileFormatError(self.path, f"line {self.number}: {problem}")
+
+    def floats(self, count: int, what: str) -> list:
+        """The first ``count`` numbers of the next line, all finite, or a FileFormatError naming ``what``."""
+        return self.parse(self.next(), count, what)
+
+    def parse(self, line: str, count: int, what: str) -> list:
+        """The first ``count`` numbers of ``line`` (the last one read), as :meth:`floats`."""
+        fields = line.split()[:count]
+        try:
+            if len(fields) < count:
+                raise ValueError
+            values = [float(x) for x in fields]
+        except ValueError:
+            raise self.error(f"garbled header: expected {count} number(s) for the {what}, "
+                             f"found '{line.strip()}'") from None
+        if not np.isfinite(values).all():
+            raise self.error(f"the {what} holds NaN/inf: '{line.strip()}'")
+        return values
 
 
 def _ints(fields):
@@ -55,17 +75,18 @@ def _ints(fields):
 
 def read_header(stream, path) -> PoscarHeader:
     """Parse the POSCAR header from a text ``stream``, leaving it positioned after the positions."""
-    comment = stream.readline().strip()
-    scale_line = stream.readline()
-    scale = _floats(scale_line, 3 if len(scale_line.split()) >= 3 else 1, path, "scale factor line")
-    lattice = np.array([_floats(stream.readline(), 3, path, f"lattice vector {i + 1}") for i in range(3)])
+    lines = _Lines(stream, path)
+    comment = lines.next().strip()
+    scale_line = lines.next()
+    scale = lines.parse(scale_line, 3 if len(scale_line.split()) >= 3 else 1, "scale factor line")
+    lattice = np.array([lines.floats(3, f"lattice vector {i + 1}") for i in range(3)])
 
-    fields = stream.readline().split()
+    fields = lines.next().split()
     counts = _ints(fields)
     species = None
     if counts is None:
         species = fields
-        fields = stream.readline().split()
+        fields = lines.next().split()
         counts = _ints(fields)
         if counts is None or not fields:
             raise FileFormatError(path, f"garbled header: expected atom counts, found '{' '.join(fields)}'")
@@ -76,9 +97,9 @@ def read_header(stream, path) -> PoscarHeader:
     if not counts or min(counts) < 0:
         raise FileFormatError(path, f"garbled header: bad atom counts '{' '.join(fields)}'")
 
-    mode = stream.readline().strip()
+    mode = lines.next().strip()
     if mode[:1] in ("s", "S"):
-        mode = stream.readline().strip()
+        mode = lines.next().strip()
     cartesian = mode[:1] in ("c", "C", "k", "K")
 
     if len(scale) == 3 and min(scale) > 0:
@@ -94,7 +115,7 @@ def read_header(stream, path) -> PoscarHeader:
     natoms = sum(counts)
     coords = np.empty((natoms, 3))
     for i in range(natoms):
-        line = stream.readline()
+        line = lines.next()
         try:
             xyz = [float(x) for x in line.split()[:3]]
         except ValueError:
@@ -105,9 +126,11 @@ def read_header(stream, path) -> PoscarHeader:
                 f"atom count mismatch: the counts line gives {natoms} atoms but position {i + 1} "
                 f"reads '{line.strip()}'",
             )
+        if not np.isfinite(xyz).all():
+            raise lines.error(f"position of atom {i + 1} holds NaN/inf: '{line.strip()}'")
         coords[i] = xyz
     positions = coords * factor if cartesian else coords @ cell
-    return PoscarHeader(comment, cell, species, counts, positions)
+    return PoscarHeader(comment, cell, species, counts, positions, lines.number)
 
 
 def _element(name):
@@ -117,34 +140,32 @@ def _element(name):
 
 
 def resolve_symbols(header: PoscarHeader, path, symbols: Optional[Sequence[str]] = None) -> list:
-    """One chemical symbol per atom, from ``symbols``, the species line or (VASP 4) the comment line.
-
-    ``symbols`` may name one symbol per species or one per atom.
-    """
+    """One chemical symbol per atom, from the species line; without one (VASP 4), from ``symbols`` (one per
+    species or one per atom), else from the comment line when it lists elements (as ASE's POSCAR reader does)."""
     natoms = sum(header.counts)
-    if symbols is not None:
-        symbols = list(symbols)
-        if len(symbols) == natoms:
-            return symbols
-        if len(symbols) != len(header.counts):
-            raise FileFormatError(
-                path,
-                f"atom count mismatch: {len(symbols)} symbols given for {len(header.counts)} species "
-                f"and {natoms} atoms",
-            )
-        species = symbols
-    elif header.species is not None:
+    if header.species is not None:
         species = [_element(name) for name in header.species]
         if None in species:
             bad = header.species[species.index(None)]
             raise FileFormatError(path, f"garbled header: '{bad}' in the species line is not an element")
+    elif symbols is not None:
+        species = list(symbols)
+        if len(species) == natoms:
+            return species
+        if len(species) != len(header.counts):
+            raise FileFormatError(path, f"atom count mismatch: {len(species)} species named (--species) for a "
+                                        f"header of {len(header.counts)} species and {natoms} atoms")
+        if None in map(_element, species):
+            bad = species[[_element(name) for name in species].index(None)]
+            raise FileFormatError(path, f"'{bad}' (--species) is not an element")
     else:
         species = [_element(name) for name in header.comment.split()[: len(header.counts)]]
         if len(species) != len(header.counts) or None in species:
             raise FileFormatError(
                 path,
-                "VASP 4 header without species names (and the comment line does not list them): "
-                "add the species line (VASP 5 format) or pass symbols=",
+                "VASP 4 header without species names (and the comment line does not list them): name the "
+                f"elements of its {len(header.counts)} species in order with --species (symbols= in Python), "
+                "or add the species line (VASP 5 format)",
             )
     return [s for s, n in zip(species, header.counts) for _ in range(n)]
 
@@ -217,19 +238,22 @@ def read_chgcar(path, block="total", symbols: Optional[Sequence[str]] = None) ->
     """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
 
     ``block`` picks "total" (default), "magnetization" (collinear spin) or "mx"/"my"/"mz"
-    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file.
+    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file (one
+    without a species line; a species line wins).
     """
     stream = io.StringIO(read_text(path))
     header = read_header(stream, path)
     atom_symbols = resolve_symbols(header, path, symbols)
-    tokens = stream.read().split()
+    body = stream.read()
+    tokens = body.split()
     dims, starts = _scan_blocks(tokens, path)
     names = BLOCK_NAMES[len(starts)]
     if block not in names:
         raise FileFormatError(path, f"no '{block}' density block; the file holds: {', '.join(names)}")
     start = starts[names.index(block)]
     size = dims[0] * dims[1] * dims[2]
-    values = parse_values(tokens[start : start + size], path, f"'{block}' density")
+    values = parse_values(tokens[start : start + size], path, f"'{block}' density",
+                          line_of=lambda index: line_of_token(body, start + index, header.lines + 1))
     volume = abs(np.linalg.det(header.cell))
     density = np.ascontiguousarray(values.reshape(dims, order="F")) / volume
     return Snapshot(
@@ -241,6 +265,80 @@ def read_chgcar(path, block="total", symbols: Optional[Sequence[str]] = None) ->
         source=str(path),
         spin_blocks=names,
     )
+
+
+class Augmentation(NamedTuple):
+    """What a VASP CHGCAR holds after its total grid, to be written after a predicted one (ICHARG = 1).
+
+    ``tail`` is the source's bytes from its first ``augmentation occupancies`` line to the end: the occupancy
+    blocks of the total density, and for a spin-polarised (or non-collinear) file the per-atom moment line,
+    the magnetisation grid(s) and their occupancy blocks, as VASP laid them out.
+    """
+
+    source: str
+    symbols: list
+    cell: np.ndarray
+    positions: np.ndarray
+    grid_shape: tuple
+    blocks: tuple
+    tail: bytes
+
+
+# how far atoms and cell vectors of a structure may lie from those of its augmentation source (Å)
+AUGMENTATION_TOLERANCE = 0.01
+
+
+def read_augmentation(path, symbols: Optional[Sequence[str]] = None) -> Augmentation:
+    """The atoms and the part after the total grid of the VASP CHGCAR ``path`` (plain or gzip); see
+    :class:`Augmentation`. ``symbols`` as for :func:`read_chgcar`."""
+    data = read_bytes(path)
+    text = data.decode("latin-1")  # one character per byte: offsets in the text are offsets in the bytes
+    stream = io.StringIO(text)
+    header = read_header(stream, path)
+    atom_symbols = resolve_symbols(header, path, symbols)
+    body_start = stream.tell()
+    dims, starts = _scan_blocks(text[body_start:].split(), path)
+    found = text.find("augmentation occupancies", body_start)
+    if found < 0:
+        raise FileFormatError(path, "holds no augmentation occupancies: a CHGCAR written by VASP has them "
+                                    "(CHG, AECCAR and PARCHG files do not)")
+    tail_start = text.rfind("\n", body_start, found) + 1
+    grid_tokens = text[body_start:tail_start].split()
+    if len(grid_tokens) != 3 + dims[0] * dims[1] * dims[2]:
+        raise FileFormatError(path, "the first augmentation occupancies do not follow the total density grid")
+    return Augmentation(str(path), atom_symbols, header.cell, header.positions, dims,
+                        BLOCK_NAMES[len(starts)], data[tail_start:])
+
+
+def check_augmentation_fits(augmentation: Augmentation, structure: Snapshot, shape,
+                            tolerance: float = AUGMENTATION_TOLERANCE) -> None:
+    """DeepChargeError unless ``structure`` (written on the grid ``shape``) has the atoms of ``augmentation``'s
+    source: the same species in the same order, and cell vectors and positions within ``tolerance`` Å."""
+    source = augmentation.source
+    where = f"{structure.source}: the augmentation occupancies of {source}"
+    if list(structure.symbols) != list(augmentation.symbols):
+        ours, theirs = _species_runs(structure.symbols), _species_runs(augmentation.symbols)
+        raise DeepChargeError(f"{where} belong to other atoms: {_formula(theirs)} there, {_formula(ours)} here "
+                              "(species and order must match)")
+    cell_error = float(np.abs(np.asarray(structure.cell) - augmentation.cell).max())
+    if cell_error > tolerance:
+        raise DeepChargeError(f"{where} belong to another cell: its vectors differ by up to {cell_error:.3g} Å "
+                              f"(tolerance {tolerance} Å)")
+    frac = (np.asarray(structure.positions) - structure.origin - augmentation.positions) @ np.linalg.inv(
+        augmentation.cell)
+    distance = np.linalg.norm((frac - np.round(frac)) @ augmentation.cell, axis=1)
+    worst = int(np.argmax(distance)) if len(distance) else 0
+    if len(distance) and distance[worst] > tolerance:
+        raise DeepChargeError(f"{where} belong to other positions: atom {worst + 1} ({structure.symbols[worst]}) "
+                              f"lies {distance[worst]:.3g} Å from its place there (tolerance {tolerance} Å)")
+    if len(augmentation.blocks) > 1 and tuple(shape) != tuple(augmentation.grid_shape):
+        source_grid = " ".join(map(str, augmentation.grid_shape))
+        raise DeepChargeError(f"{where}: its magnetisation grid ({source_grid}) is carried over with them, so "
+                              f"predict on that grid (--grid {source_grid}, or the file's own grid)")
+
+
+def _formula(runs) -> str:
+    return " ".join(f"{name}{count}" for name, count in zip(*runs))
 
 
 def _species_runs(symbols):
@@ -301,8 +399,9 @@ def write_chgcar(path, snapshot: Snapshot, comment: Optional[str] = None) -> Non
 
 
 def write_chgcar_blocks(path, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-                        comment: Optional[str] = None) -> None:
-    """Write a CHGCAR whose density (e/Å³, x fastest) arrives in consecutive ``blocks``, atomically.
+                        comment: Optional[str] = None, augmentation: Optional[Augmentation] = None) -> None:
+    """Write a CHGCAR whose density (e/Å³, x fastest) arrives in consecutive ``blocks``, atomically; then, when
+    given, ``augmentation.tail`` as it is (check it fits with :func:`check_augmentation_fits`).
 
     Only one block is held at a time, so a predicted grid can be written as it is computed.
     """
@@ -311,7 +410,9 @@ def write_chgcar_blocks(path, structure: Snapshot, shape, blocks: Iterable[np.nd
     names, counts = _species_runs(structure.symbols)
     if comment is None:
         formula = structure.to_ase().get_chemical_formula()
-        comment = f"{formula} density by deepcharge (no augmentation occupancies: not for ICHARG=1)"
+        comment = (f"{formula} density by deepcharge (no augmentation occupancies: not for ICHARG=1)"
+                   if augmentation is None else
+                   f"{formula} density by deepcharge, PAW occupancies from {augmentation.source}")
     lines = [" ".join(comment.split()), "   1.00000000000000"]
     lines += ["".join(f" {x:21.16f}" for x in row) for row in cell]
     lines += ["".join(f" {n:>4}" for n in names), "".join(f" {n:5d}" for n in counts), "Direct"]
@@ -329,6 +430,8 @@ def write_chgcar_blocks(path, structure: Snapshot, shape, blocks: Iterable[np.nd
             handle.write(_format_or_fail(path, block[:whole] * volume))
             pending = block[whole:]
         handle.write(_format_or_fail(path, pending * volume))
+        if augmentation is not None:
+            handle.write(augmentation.tail)
 
 
 def _format_or_fail(path, values: np.ndarray) -> bytes:

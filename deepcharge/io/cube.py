@@ -15,18 +15,22 @@ from ase.units import Bohr
 
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
-from deepcharge.io.files import parse_values, read_text, write_atomic
+from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
 
 
-def _numbers(line, path, what, count):
-    """The first ``count`` numbers of ``line``: an int then floats."""
+def _numbers(line, path, what, count, number):
+    """The first ``count`` numbers of ``line`` (line ``number`` of the file): an int then finite floats."""
     fields = line.split()
     try:
         if len(fields) < count:
             raise ValueError
-        return int(fields[0]), [float(x) for x in fields[1:count]], fields[count:]
+        first, rest = int(fields[0]), [float(x) for x in fields[1:count]]
     except ValueError:
-        raise FileFormatError(path, f"garbled header: expected the {what}, found '{line.strip()}'") from None
+        raise FileFormatError(path, f"line {number}: garbled header: expected the {what}, "
+                                    f"found '{line.strip()}'") from None
+    if not np.isfinite(rest).all():
+        raise FileFormatError(path, f"line {number}: the {what} holds NaN/inf: '{line.strip()}'")
+    return first, rest, fields[count:]
 
 
 def _orbital_indices(tokens, path):
@@ -49,14 +53,14 @@ def read_cube(path) -> Snapshot:
     stream = io.StringIO(read_text(path))
     stream.readline()
     stream.readline()
-    natoms, origin, extra = _numbers(stream.readline(), path, "atom count and origin", 4)
+    natoms, origin, extra = _numbers(stream.readline(), path, "atom count and origin", 4, 3)
     try:
         per_point = int(extra[0]) if extra else 1
         if per_point <= 0:
             raise ValueError
     except ValueError:
         raise FileFormatError(path, f"garbled header: bad values-per-point field '{extra[0]}'") from None
-    voxels = [_numbers(stream.readline(), path, f"voxel line {i + 1} (count, vector)", 4) for i in range(3)]
+    voxels = [_numbers(stream.readline(), path, f"voxel line {i + 1} (count, vector)", 4, 4 + i) for i in range(3)]
     shape = tuple(abs(n) for n, _, _ in voxels)
     if min(shape) == 0:
         dims = " ".join(str(n) for n in shape)
@@ -69,13 +73,14 @@ def read_cube(path) -> Snapshot:
 
     symbols, positions = [], np.empty((abs(natoms), 3))
     for i in range(abs(natoms)):
-        z, values, _ = _numbers(stream.readline(), path, f"atom {i + 1} (Z, charge, x, y, z)", 5)
+        z, values, _ = _numbers(stream.readline(), path, f"atom {i + 1} (Z, charge, x, y, z)", 5, 7 + i)
         if not 0 <= z < len(chemical_symbols):
             raise FileFormatError(path, f"atom {i + 1} has atomic number {z}")
         symbols.append(chemical_symbols[z])
         positions[i] = values[1:]
 
-    tokens = stream.read().split()
+    body = stream.read()
+    tokens = body.split()
     names, start = ("total",), 0
     if natoms < 0:
         indices, start = _orbital_indices(tokens, path)
@@ -88,7 +93,8 @@ def read_cube(path) -> Snapshot:
         raise FileFormatError(path, f"density grid truncated: expected {size} values, found {found}")
     if found > size:
         raise FileFormatError(path, f"{found - size} unexpected values after the {size} of the density grid")
-    values = parse_values(tokens[start:], path, "density")
+    values = parse_values(tokens[start:], path, "density",
+                          line_of=lambda index: line_of_token(body, start + index, 7 + abs(natoms)))
     density = values.reshape(shape + (per_point,))[..., 0] / Bohr**3
     return Snapshot(
         symbols=symbols,

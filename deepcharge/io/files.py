@@ -5,6 +5,7 @@ import gzip
 import io
 import os
 import zlib
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -25,12 +26,16 @@ def open_text(path):
         if _is_gzip(path):
             return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
         return open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(path, "is a directory, not a file") from None
     except OSError as err:
-        raise FileFormatError(path, f"cannot read: {err.strerror or err}") from None
+        raise _cannot_open(path, err) from None
+
+
+def _cannot_open(path, err: OSError) -> FileFormatError:
+    if isinstance(err, FileNotFoundError):
+        return FileFormatError(path, "no such file")
+    if isinstance(err, IsADirectoryError):
+        return FileFormatError(path, "is a directory, not a file")
+    return FileFormatError(path, f"cannot read: {err.strerror or err}")
 
 
 def read_text(path) -> str:
@@ -43,26 +48,33 @@ def read_text(path) -> str:
         raise FileFormatError(path, f"corrupt or truncated gzip data ({err})") from None
 
 
-def write_atomic(path, data: bytes, compress=None) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`deepcharge.utils.atomic_path`).
+def read_bytes(path) -> bytes:
+    """The bytes of ``path`` (gzip data is decompressed)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise _cannot_open(path, err) from None
+    if not data.startswith(_GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise FileFormatError(path, f"corrupt or truncated gzip data ({err})") from None
 
-    The data is gzipped when ``compress`` is true, or when it is None and the name ends in ``.gz``.
-    """
-    path = os.fspath(path)
-    if compress is None:
-        compress = path.endswith(".gz")
-    if compress:
-        data = gzip.compress(data, compresslevel=6, mtime=0)
-    with atomic_path(path) as tmp:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
+
+def write_atomic(path, data: bytes, compress=None) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`open_atomic_binary`; gzipped for .gz names)."""
+    with open_atomic_binary(path, compress) as handle:
+        handle.write(data)
 
 
 @contextlib.contextmanager
 def open_atomic_binary(path, compress=None):
     """A binary handle on a temporary file that replaces ``path`` when the block ends without error.
 
-    The stream is gzipped when ``compress`` is true, or when it is None and the name ends in ``.gz``.
+    The stream is gzipped when ``compress`` is true, or when it is None and the name ends in ``.gz``; the gzip
+    header records the final name less ``.gz`` (what ``gunzip -N`` restores), not the temporary one, and no time.
     """
     path = os.fspath(path)
     if compress is None:
@@ -70,7 +82,8 @@ def open_atomic_binary(path, compress=None):
     with atomic_path(path) as tmp:
         with open(tmp, "xb") as raw:
             if compress:
-                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as zipped:
+                with gzip.GzipFile(filename=os.path.basename(path), fileobj=raw, mode="wb", compresslevel=6,
+                                   mtime=0) as zipped:
                     yield zipped
             else:
                 yield raw
@@ -84,16 +97,31 @@ def _is_float(text) -> bool:
     return True
 
 
-def parse_values(tokens, path, what) -> np.ndarray:
-    """``tokens`` as a float array; FileFormatError on a non-number or a NaN/inf (``what`` names the data)."""
+def line_of_token(text: str, index: int, first_line: int = 1) -> int:
+    """The number of the line of ``text`` (whose first line is ``first_line``) that holds token ``index``."""
+    seen = 0
+    for number, line in enumerate(text.splitlines(), first_line):
+        seen += len(line.split())
+        if seen > index:
+            return number
+    raise IndexError(f"text holds {seen} tokens, not {index + 1}")
+
+
+def parse_values(tokens, path, what, line_of: Optional[Callable[[int], int]] = None) -> np.ndarray:
+    """``tokens`` as a float array; FileFormatError on a non-number or a NaN/inf (``what`` names the data;
+    ``line_of``, given a token's index, its line number for the message)."""
+
+    def where(index):
+        return f" (line {line_of(index)})" if line_of else ""
+
     try:
         values = np.array(tokens, dtype=float)
     except ValueError:
         index, bad = next((i, t) for i, t in enumerate(tokens) if not _is_float(t))
-        raise FileFormatError(path, f"garbled {what}: value {index + 1} is '{bad}'") from None
+        raise FileFormatError(path, f"garbled {what}: value {index + 1} is '{bad}'{where(index)}") from None
     finite = np.isfinite(values)
     if not finite.all():
-        first = int(np.argmin(finite)) + 1
+        first = int(np.argmin(finite))
         count = int((~finite).sum())
-        raise FileFormatError(path, f"{what} holds {count} NaN/inf values (first: value {first})")
+        raise FileFormatError(path, f"{what} holds {count} NaN/inf values (first: value {first + 1}{where(first)})")
     return values

@@ -22,6 +22,7 @@ import numpy as np
 
 from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
+from deepcharge.io.formats import strip_format_suffix
 from deepcharge.utils import atomic_path
 
 log = logging.getLogger("deepcharge")
@@ -29,8 +30,6 @@ log = logging.getLogger("deepcharge")
 FORMAT = "deepcharge-store"
 VERSION = 1
 
-_GZ = re.compile(r"\.gz$", re.IGNORECASE)
-_DENSITY_SUFFIX = re.compile(r"[._-]?(CHGCAR|CHG|AECCAR\d?|PARCHG|cube?|vasp)$", re.IGNORECASE)
 
 
 class StoreItem(NamedTuple):
@@ -56,8 +55,8 @@ def snapshot_name(source) -> str:
     ``si64_0.CHGCAR.gz`` → ``si64_0``; a bare ``calc1/CHGCAR`` → ``calc1_CHGCAR``.
     """
     path = Path(source)
-    name = _GZ.sub("", path.name)
-    stem = _DENSITY_SUFFIX.sub("", name) or (f"{path.parent.name}_{name}" if path.parent.name else name)
+    name = re.sub(r"\.gz$", "", path.name, flags=re.IGNORECASE)
+    stem = strip_format_suffix(name) or (f"{path.parent.name}_{name}" if path.parent.name else name)
     return re.sub(r"[^\w.+-]", "_", stem)
 
 
@@ -121,15 +120,17 @@ def read_store_snapshot(path, name, block=None) -> Snapshot:
         if block is not None and stored != block:
             raise FileFormatError(source, f"holds the '{stored}' density block, not '{block}': convert its "
                                           f"source with --density-block {block}")
+        arrays = {key: group[key][()] for key in ("positions", "cell", "origin", "density")}
+        for key, values in arrays.items():
+            if not np.isfinite(values).all():
+                raise FileFormatError(source, f"dataset '{key}' holds {int((~np.isfinite(values)).sum())} NaN/inf "
+                                              "values: rebuild the store from its density files")
         return Snapshot(
             symbols=list(group["symbols"].asstr()[()]),
-            positions=group["positions"][()],
-            cell=group["cell"][()],
             pbc=tuple(bool(p) for p in group["pbc"][()]),
-            density=group["density"][()],
-            origin=group["origin"][()],
             source=source,
             spin_blocks=tuple(str(b) for b in group.attrs["spin_blocks"]),
+            **arrays,
         )
 
 

@@ -17,6 +17,10 @@ EXPECTED_STRUCTURE = ("expected a density file (CHGCAR layout or Gaussian cube) 
 def atoms_to_snapshot(atoms, source: str) -> Snapshot:
     """An :class:`ase.Atoms` as a Snapshot; a structure without a cell is an error (it needs one for a grid)."""
     cell = np.array(atoms.cell)
+    finite = np.isfinite(atoms.positions).all(axis=1)
+    if not finite.all() or not np.isfinite(cell).all():
+        what = f"atom {int(np.argmin(finite)) + 1}'s position" if not finite.all() else "the cell"
+        raise FileFormatError(source, f"{what} holds NaN/inf")
     if abs(np.linalg.det(cell)) < 1e-9:
         raise FileFormatError(source, "the structure has no cell: give it a box (e.g. an extended-XYZ Lattice=, or "
                                       "ase atoms.center(vacuum=4.0)) so densities can be put on a grid")
