@@ -236,7 +236,9 @@ def learning_rate_args():
                  extra_check_errmsg="must be positive", doc="Learning rate reached at the last step."),
         Argument("decay_steps", int, optional=True, default=5000, extra_check=_positive,
                  extra_check_errmsg="must be positive",
-                 doc="The rate is multiplied by a constant factor every `decay_steps` steps."),
+                 doc="The rate is multiplied by a constant factor every `decay_steps` steps. One of at least "
+                     "`numb_steps` would never decay it, so it is replaced, as DeePMD-kit does, by 100 "
+                     "(numb_steps // 100 + 1 when numb_steps ≤ 1009) and the log says so."),
         Argument("descriptor_lr_factor", float, optional=True, default=1.0, extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative",
                  doc="Multiplies the rate for the descriptor's parameters (the embedding nets); below 1 keeps "
