@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="OUT.CHGCAR (VASP layout) or OUT.cube; several frames give OUT_<frame>.CHGCAR, ...")
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
-    where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
+    where.add_argument("--spacing", type=float, metavar="H",
+                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
+                            "that meets it")
     conserve = predict.add_mutually_exclusive_group()
     conserve.add_argument("--electrons", type=float, metavar="N",
                           help="rescale the predicted density to integrate to N electrons")
@@ -124,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "table OUT_model_devi.out; several structures give OUT_mean_<i>.CHGCAR, ...")
     where = devi.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
-    where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
+    where.add_argument("--spacing", type=float, metavar="H",
+                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
+                            "that meets it")
     devi.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     compare = commands.add_parser("compare", help="several models on the same grid points: tables and figures")
