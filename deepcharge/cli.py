@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -21,14 +22,44 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
                             "electrons it gives)")
 
 
+# thread settings the command line chooses where the environment leaves them unset, before torch (and its OpenMP)
+# is imported, as DeePMD-kit's set_env_if_empty does: idle OpenMP threads sleep instead of spinning, which on a
+# small or shared machine leaves the cores to the threads with work (predict on Si64, 2 cores: see README)
+THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def set_thread_defaults(environ=os.environ):
+    """Put :data:`THREAD_DEFAULTS` into ``environ`` where it has no value of its own."""
+    for name, value in THREAD_DEFAULTS.items():
+        environ.setdefault(name, value)
+
+
+def _log_options(default) -> argparse.ArgumentParser:
+    """``-v/--log-level`` and ``-l/--log-path``, as dp has them; on the subcommands their default is left out, so
+    an option given before the subcommand name is kept."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("-v", "--log-level", type=str.upper, choices=LOG_LEVELS,
+                         default="INFO" if default else argparse.SUPPRESS, help="logging verbosity (default INFO)")
+    options.add_argument("-l", "--log-path", metavar="FILE", default=None if default else argparse.SUPPRESS,
+                         help="also write the log to FILE (as dp -l); by default it goes to the terminal only")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="deepcharge",
-        description="Learn DFT electron densities on grids and predict them for new structures.")
+        prog="deepcharge", parents=[_log_options(default=True)],
+        description="Learn DFT electron densities on grids and predict them for new structures.",
+        epilog="Threads: deepcharge sets OMP_WAIT_POLICY=PASSIVE unless the environment sets it; OMP_NUM_THREADS "
+               "chooses the number of threads (default: one per core).")
     parser.add_argument("--version", action="version", version=f"deepcharge {__version__}")
-    parser.add_argument("-v", "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="logging verbosity (default INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_parser = commands.add_parser
+
+    def add_command(name, **kwargs):
+        return add_parser(name, parents=[_log_options(default=False)], **kwargs)
+
+    commands.add_parser = add_command
 
     train = commands.add_parser("train", help="train a model from an input file (JSON or YAML)")
     train.add_argument("INPUT", help="input file (JSON or YAML) with sections model, learning_rate, loss, training")
@@ -58,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     test = commands.add_parser("test", help="errors of a frozen model on density files")
     test.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
+    test.add_argument("--models", dest="model", help=argparse.SUPPRESS)  # model-devi's spelling
     test.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
                       help="density files, globs, directories, stores or STORE::NAME")
     test.add_argument("-n", "--numb-points", type=int, default=0,
@@ -72,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="predict a density file for a structure")
     predict.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
+    predict.add_argument("--models", dest="model", help=argparse.SUPPRESS)  # model-devi's spelling
     predict.add_argument("-s", "--structure", required=True,
                          help="density file or STORE::NAME (its structure and grid), any structure file ASE reads "
                               "(every frame), or a DeePMD system directory")
@@ -83,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "OUT_<frame>.CHGCAR, ...")
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
-    where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
+    where.add_argument("--spacing", type=float, metavar="H",
+                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
+                            "that meets it")
     conserve = predict.add_mutually_exclusive_group()
     conserve.add_argument("--electrons", type=float, metavar="N",
                           help="rescale the predicted density to integrate to N electrons")
@@ -97,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     devi = commands.add_parser("model-devi", help="an ensemble's mean density and deviation on grids, as dp model-devi")
     devi.add_argument("-m", "--models", nargs="+", required=True, metavar="MODEL",
-                      help="frozen models of one ensemble (the same type_map), e.g. frozen_model_*.pth")
+                      help="frozen models of one ensemble (the same type_map), e.g. frozen_model_*.pth (test's "
+                           "spelling --model works too)")
     devi.add_argument("-s", "--structures", nargs="+", required=True, metavar="STRUCTURE",
                       help="structures as predict takes them (density files, STORE::NAME, ASE or dpdata files)")
     devi.add_argument("-f", "--format", dest="fmt", metavar="FMT", help="structure format, as predict's -f")
@@ -106,15 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
                            "and the table OUT_model_devi.out; several structures give OUT_mean_<i>.CHGCAR, ...")
     where = devi.add_mutually_exclusive_group()
     where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
-    where.add_argument("--spacing", type=float, metavar="H", help="largest grid spacing in Å")
+    where.add_argument("--spacing", type=float, metavar="H",
+                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
+                            "that meets it")
     devi.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     compare = commands.add_parser("compare", help="several models on the same grid points: tables and figures")
     source = compare.add_mutually_exclusive_group(required=True)
-    source.add_argument("-m", "--model", nargs="*", metavar="MODEL", help="frozen models")
-    source.add_argument("-i", "--input", nargs="*", metavar="INPUT",
+    source.add_argument("-m", "--model", nargs="+", metavar="MODEL", help="frozen models")
+    source.add_argument("--models", dest="model", nargs="+", help=argparse.SUPPRESS)  # model-devi's spelling
+    source.add_argument("-i", "--input", nargs="+", metavar="INPUT",
                         help="input files: each is trained and frozen in OUTPUT/train_<name>/ first")
-    compare.add_argument("-s", "--system", nargs="*", required=True, metavar="FILE", help="density files")
+    compare.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
+                         help="density files, globs, directories, stores or STORE::NAME (as test -s)")
     compare.add_argument("-o", "--output", default="compare", help="output directory (compare)")
     compare.add_argument("-n", "--numb-points", type=int, default=0,
                          help="random grid points per file, the same for every model; 0 (default) takes all")
@@ -150,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("FILES", nargs="+", help="lcurve.out files, or detail files written by `test -d`")
     plot.add_argument("-o", "--output", default="plot.png", help="image file (plot.png)")
 
-    commands.add_parser("doc-train-input", help="every input key with its type, default and meaning")
+    doc = commands.add_parser("doc-train-input", help="every input key with its type, default and meaning")
+    doc.add_argument("--out-type", choices=["rst", "json", "json_schema"], default="rst",
+                     help="rst (text, the default), json (the keys as dargs encodes them) or json_schema, "
+                          "as dp doc-train-input")
     for reader in (train, test, predict, devi, compare, info, convert, stat):
         add_read_options(reader)
     return parser
@@ -203,22 +246,50 @@ def dispatch(args: argparse.Namespace):
         plot_files(args.FILES, args.output)
     elif args.command == "doc-train-input":
         from .config import doc_train_input
-        print(doc_train_input())
+        print(doc_train_input(args.out_type))
+
+
+def _log_to_file(path: Optional[str], level: str) -> Optional[logging.Handler]:
+    """With ``-l FILE``: a handler writing the deepcharge log to FILE (replaced, as dp -l does)."""
+    if path is None:
+        return None
+    try:
+        handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    except OSError as err:
+        raise DeepChargeError(f"-l/--log-path {path}: cannot write ({err.strerror or err})") from None
+    handler.setLevel(getattr(logging, level))
+    handler.setFormatter(logging.Formatter("%(asctime)s deepcharge %(levelname)s %(message)s"))
+    return handler
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    set_thread_defaults()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level), format="deepcharge %(levelname)s %(message)s",
+    level = getattr(logging, args.log_level)
+    # other libraries' debug chatter stays out of -v DEBUG
+    logging.basicConfig(level=max(level, logging.INFO), format="deepcharge %(levelname)s %(message)s",
                         stream=sys.stderr)
+    log = logging.getLogger("deepcharge")
+    log.setLevel(level)
+    handler = None
     try:
+        handler = _log_to_file(args.log_path, args.log_level)
+        if handler:
+            log.addHandler(handler)
         with read_options(getattr(args, "species", None), getattr(args, "xsf_unit", None)):
             dispatch(args)
     except DeepChargeError as err:
         print(f"deepcharge {args.command}: error: {err}", file=sys.stderr)
+        if handler:
+            handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, f"{args.command}: {err}", None, None))
         return 1
     except KeyboardInterrupt:
         print(f"deepcharge {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if handler:
+            log.removeHandler(handler)
+            handler.close()
     return 0
 
 

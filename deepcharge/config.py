@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 
 import yaml
-from dargs import Argument, Variant
+from dargs import Argument, ArgumentEncoder, Variant
+from dargs.json_schema import generate_json_schema
 
 from .errors import DeepChargeError
 
@@ -236,7 +237,9 @@ def learning_rate_args():
                  extra_check_errmsg="must be positive", doc="Learning rate reached at the last step."),
         Argument("decay_steps", int, optional=True, default=5000, extra_check=_positive,
                  extra_check_errmsg="must be positive",
-                 doc="The rate is multiplied by a constant factor every `decay_steps` steps."),
+                 doc="The rate is multiplied by a constant factor every `decay_steps` steps. One of at least "
+                     "`numb_steps` would never decay it, so it is replaced, as DeePMD-kit does, by 100 "
+                     "(numb_steps // 100 + 1 when numb_steps ≤ 1009) and the log says so."),
         Argument("descriptor_lr_factor", float, optional=True, default=1.0, extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative",
                  doc="Multiplies the rate for the descriptor's parameters (the embedding nets); below 1 keeps "
@@ -360,10 +363,17 @@ def train_args() -> Argument:
     return Argument("input", dict, [model_args(), learning_rate_args(), loss_args(), training_args()])
 
 
-def doc_train_input() -> str:
-    """Documentation of every key, from the schema (as ``dp doc-train-input``)."""
-    return "\n".join(arg.gen_doc(make_anchor=False) for arg in [model_args(), learning_rate_args(), loss_args(),
-                                                                  training_args()])
+def doc_train_input(out_type: str = "rst") -> str:
+    """Documentation of every key, from the schema, as ``dp doc-train-input`` gives it: ``rst`` (text),
+    ``json`` (dargs' encoding of the arguments) or ``json_schema`` (a JSON Schema of the input file)."""
+    sections = [model_args(), learning_rate_args(), loss_args(), training_args()]
+    if out_type == "rst":
+        return "\n".join(arg.gen_doc(make_anchor=False) for arg in sections)
+    if out_type == "json":
+        return json.dumps(sections, cls=ArgumentEncoder)
+    if out_type == "json_schema":
+        return json.dumps(generate_json_schema(Argument("input", dict, sections, doc="A deepcharge input file.")))
+    raise DeepChargeError(f"--out-type {out_type}: expected rst, json or json_schema")
 
 
 def load_input_file(path) -> dict:

@@ -121,3 +121,23 @@ def test_structure_without_grid_needs_one(workdir, capsys, frozen_model):
     run_failing(capsys, ["predict", "-m", str(frozen_model), "-s", "POSCAR", "-o", "si.cube"], "POSCAR", "--grid")
     assert main(["predict", "-m", str(frozen_model), "-s", "POSCAR", "-o", "si.cube", "--spacing", "0.5"]) == 0
     assert (workdir / "si.cube").is_file()
+
+
+def test_plot_refuses_what_is_not_a_curve_or_detail_file(workdir, capsys):
+    commented_yaml = write_lines(workdir / "input.yaml", ["# my input", "model:", "  type: pseudo_atom",
+                                                          "training: {numb_steps: 10}"])
+    for path in (commented_yaml, si64_file(1)):
+        message = run_failing(capsys, ["plot", str(path), "-o", "bad.png"], path.name)
+        assert "lcurve.out" in message and "test -d" in message
+    assert not (workdir / "bad.png").exists()
+
+
+def test_checkpoint_and_frozen_model_are_told_apart(workdir, capsys):
+    input_file = tiny_input(workdir, numb_steps=2)
+    assert main(["train", str(input_file)]) == 0
+    assert main(["freeze", "-o", "frozen.pth"]) == 0
+    capsys.readouterr()
+    message = run_failing(capsys, ["test", "-m", "model.ckpt.pt", "-s", str(si64_file(1))], "model.ckpt.pt")
+    assert "deepcharge freeze -c model.ckpt.pt" in message
+    message = run_failing(capsys, ["train", str(input_file), "--restart", "frozen.pth"], "frozen.pth")
+    assert "a frozen model, not a training checkpoint" in message

@@ -39,7 +39,7 @@ def test_info_json(workdir):
     (entry,) = json.loads((workdir / "info.json").read_text())
     assert entry["natoms"] == 64
     assert entry["grid"] == [64, 64, 64]
-    assert entry["electrons"] == pytest.approx(277.955, abs=1e-3)
+    assert entry["electrons"] == pytest.approx(278.174, abs=1e-3)  # the k-converged si64_0
     assert entry["spin_blocks"] == ["total"]
 
 
@@ -80,3 +80,67 @@ def test_predict_writes_readable_chgcar_and_cube(workdir):
 
     direct = Predictor.from_file("model.pth", "cpu").predict_grid(reference, (12, 10, 8))
     np.testing.assert_allclose(chgcar.density, direct, rtol=1e-9, atol=1e-10)
+
+
+def test_doc_train_input_as_json_and_json_schema(capsys):
+    assert main(["doc-train-input", "--out-type", "json"]) == 0
+    sections = json.loads(capsys.readouterr().out)
+    assert [section["name"] for section in sections] == ["model", "learning_rate", "loss", "training"]
+    assert main(["doc-train-input", "--out-type", "json_schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "numb_steps" in schema["properties"]["training"]["properties"]
+
+
+def minimal_arguments():
+    """Each subcommand with the arguments it requires."""
+    return {"train": ["in.json"], "freeze": [], "compress": [], "test": ["-s", "a"], "predict": ["-s", "a", "-o", "b"],
+            "model-devi": ["-m", "a", "-s", "b", "-o", "c"], "compare": ["-m", "a", "-s", "b"], "info": ["a"],
+            "convert": ["a", "-o", "b"], "neighbor-stat": ["-s", "a", "-r", "4", "-t", "Si"], "plot": ["a"],
+            "doc-train-input": []}
+
+
+def test_log_options_on_every_subcommand_before_or_after_its_name():
+    from deepcharge.cli import build_parser
+
+    parser = build_parser()
+    commands = minimal_arguments()
+    assert set(commands) == set(parser._subparsers._group_actions[0].choices)
+    for command, rest in commands.items():
+        before = parser.parse_args(["-v", "DEBUG", "-l", "x.log", command, *rest])
+        after = parser.parse_args([command, *rest, "-v", "debug", "-l", "x.log"])
+        plain = parser.parse_args([command, *rest])
+        assert (before.log_level, before.log_path) == (after.log_level, after.log_path) == ("DEBUG", "x.log"), command
+        assert (plain.log_level, plain.log_path) == ("INFO", None), command
+
+
+def test_log_path_receives_the_log(workdir):
+    assert main(["train", str(tiny_input(workdir, numb_steps=5)), "-l", "train.log"]) == 0
+    assert "step 5/5" in (workdir / "train.log").read_text()
+    assert main(["-l", "freeze.log", "freeze", "-c", "nowhere"]) == 1
+    assert "nowhere" in (workdir / "freeze.log").read_text()
+
+
+def test_flag_spellings_agree_across_commands():
+    from deepcharge.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["test", "--models", "a.pth", "-s", "x"]).model == "a.pth"
+    assert parser.parse_args(["model-devi", "--model", "a.pth", "b.pth", "-s", "x", "-o", "y"]).models == [
+        "a.pth", "b.pth"]
+    assert parser.parse_args(["compare", "--models", "a.pth", "b.pth", "-s", "x"]).model == ["a.pth", "b.pth"]
+    for empty in (["compare", "-m", "-s", "x"], ["compare", "-m", "a.pth", "-s"], ["compare", "-i", "-s", "x"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(empty)
+
+
+def test_command_line_chooses_passive_openmp_threads_unless_told(monkeypatch, capsys):
+    from deepcharge.cli import set_thread_defaults
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert main(["doc-train-input"]) == 0
+    import os
+
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    chosen = {"OMP_WAIT_POLICY": "ACTIVE"}
+    set_thread_defaults(chosen)
+    assert chosen == {"OMP_WAIT_POLICY": "ACTIVE"}

@@ -82,3 +82,31 @@ def test_compare_user_errors(workdir, trained, capsys):
         message = capsys.readouterr().err.strip().splitlines()[-1]
         assert message.startswith("deepcharge compare: error:") and culprit in message, message
     assert not (workdir / "compare").exists()
+
+
+def test_parity_plot_gives_each_model_its_own_panel(monkeypatch, tmp_path):
+    from deepcharge.analysis import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, output: figures.append(fig))
+    reference = np.linspace(0.0, 0.1, 1000)
+    plots.plot_model_parity(reference, {"a": reference * 1.01, "b": reference * 0.98}, tmp_path / "parity.png")
+    (figure,) = figures
+    assert [ax.get_title().split(" ")[0] for ax in figure.axes] == ["a", "b"]
+    assert all(len(ax.collections) == 1 for ax in figure.axes)  # one scatter each: no model hides another
+
+
+def test_learning_curve_ticks_over_a_narrow_range_are_plain_numbers(monkeypatch, tmp_path):
+    from deepcharge.analysis import plots
+
+    lcurve = tmp_path / "lcurve.out"
+    lcurve.write_text("# step eps_mae_val eps_mae_trn lr wall_s\n"
+                      + "".join(f"{step} {0.52 - step * 1e-4} {0.47 - step * 1e-4} 1e-3 {step / 10}\n"
+                                for step in range(0, 1501, 250)))
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, output: figures.append(fig))
+    plots.plot_lcurves([str(lcurve)], str(tmp_path / "lcurve.png"))
+    (figure,) = figures
+    figure.canvas.draw()
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels(which="both") if t.get_text()]
+    assert labels and all(label.replace(".", "").isdigit() for label in labels), labels

@@ -9,6 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from deepcharge.cli import main
+from deepcharge.data.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
 
@@ -102,3 +103,13 @@ def test_worker_threads_give_the_sequential_densities(frozen_model):
     assert threaded.pool is not None
     np.testing.assert_array_equal(threaded.predict_grid(snapshot, (12, 10, 9)),
                                   sequential.predict_grid(snapshot, (12, 10, 9)))
+
+
+def test_spacing_gives_the_smallest_fft_friendly_grid_that_meets_it():
+    from deepcharge.entrypoints.predict import fft_friendly_size, grid_shape_for
+
+    assert [fft_friendly_size(n) for n in (1, 7, 37, 49, 73, 97, 121)] == [1, 8, 40, 50, 75, 100, 125]
+    snapshot = Snapshot(cell=np.diag([5.5, 10.862, 4.0]), positions=np.zeros((1, 3)), symbols=["Si"], density=None)
+    shape = grid_shape_for(snapshot, None, 0.15)
+    assert shape == (40, 75, 27)  # ⌈L/h⌉ = 37, 73, 27
+    assert all(length / n <= 0.15 for length, n in zip((5.5, 10.862, 4.0), shape))

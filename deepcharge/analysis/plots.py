@@ -21,18 +21,55 @@ def _pyplot():
     return plt
 
 
+def _plain_log_ticks(ax):
+    """Label a log y axis with plain numbers (0.4, 2, 30) instead of 4×10⁻¹; over less than a decade the
+    intermediate ticks are labelled too (matplotlib's choice of which), so a narrow range stays readable."""
+    from matplotlib import ticker
+
+    class PlainLogFormatter(ticker.LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return f"{x:.3g}"
+
+    ax.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+
+
+# what `deepcharge plot` takes, named in its errors
+PLOT_ACCEPTS = "plot takes lcurve.out files (from train) or detail files (from `deepcharge test -d`)"
+# the columns that make a table a learning curve or a detail file
+LCURVE_COLUMNS = {"step", "wall_s"}
+DETAIL_COLUMNS = {"rho_ref", "rho_pred"}
+
+
 def read_columns(path) -> np.ndarray:
     """A whitespace table with a ``#`` header naming its columns, as a structured array."""
     path = Path(path)
     if not path.is_file():
         raise DeepChargeError(f"{path}: no such file")
-    first = path.read_text().splitlines()[:1]
-    if not first or not first[0].startswith("#"):
-        raise DeepChargeError(f"{path}: expected a '#' header line naming the columns (lcurve.out or test -d)")
-    data = np.atleast_1d(np.genfromtxt(path, names=True))
-    if data.size == 0:
-        raise DeepChargeError(f"{path}: no data lines")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline()
+    except UnicodeDecodeError:
+        raise DeepChargeError(f"{path}: not a text table ({PLOT_ACCEPTS})") from None
+    if not first.startswith("#"):
+        raise DeepChargeError(f"{path}: expected a '#' header line naming the columns ({PLOT_ACCEPTS})")
+    try:
+        data = np.atleast_1d(np.genfromtxt(path, names=True))
+    except (ValueError, UnicodeDecodeError):
+        raise DeepChargeError(f"{path}: not a table of numbers under its '#' header ({PLOT_ACCEPTS})") from None
+    if data.size == 0 or data.dtype.names is None:
+        raise DeepChargeError(f"{path}: no data lines ({PLOT_ACCEPTS})")
     return data
+
+
+def table_kind(path, data: np.ndarray) -> str:
+    """``"lcurve"`` or ``"detail"``, by the columns a table names (an error for any other table)."""
+    names = set(data.dtype.names)
+    for kind, columns in (("lcurve", LCURVE_COLUMNS), ("detail", DETAIL_COLUMNS)):
+        if columns <= names and all(np.isfinite(data[name]).all() for name in columns):
+            return kind
+    raise DeepChargeError(f"{path}: neither a learning curve nor a detail file (columns {' '.join(data.dtype.names)}); "
+                          f"{PLOT_ACCEPTS}")
 
 
 def plot_lcurves(files: List[str], output: str, labels: Optional[List[str]] = None):
@@ -51,6 +88,7 @@ def plot_lcurves(files: List[str], output: str, labels: Optional[List[str]] = No
                 axes[1].plot(curve["wall_s"] / 60, curve[column], style, label=f"{label} {kind}")
     for ax, xlabel in zip(axes, ("step", "training time (min)")):
         ax.set_yscale("log")
+        _plain_log_ticks(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("ε_mae (%)")
         ax.grid(True, which="both", alpha=0.3)
@@ -83,16 +121,21 @@ def plot_parity(files: List[str], output: str):
 
 
 def plot_model_parity(reference: np.ndarray, predictions: Dict[str, np.ndarray], output):
-    """Predictions of several models against the reference at the same points, one colour per model."""
+    """Predictions of several models against the reference at the same points: one panel per model on common
+    axes (in its error_hist.png colour), so no model hides another; each title gives its ε_mae over all the points."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(predictions), figsize=(4.2 * len(predictions) + 0.6, 4.4), squeeze=False,
+                             sharex=True, sharey=True, constrained_layout=True)
     step = max(1, reference.size // PARITY_POINTS)
-    for label, prediction in predictions.items():
-        ax.scatter(reference[::step], prediction[::step], s=1, alpha=0.3, label=label, rasterized=True)
-    ax.plot([reference.min(), reference.max()], [reference.min(), reference.max()], "k-", linewidth=0.8)
-    ax.set_xlabel("DFT density (e/Å³)")
-    ax.set_ylabel("predicted density (e/Å³)")
-    ax.legend(fontsize=8, markerscale=8)
+    limits = [reference.min(), reference.max()]
+    for index, (ax, (label, prediction)) in enumerate(zip(axes[0], predictions.items())):
+        eps = 100 * np.abs(prediction - reference).sum() / np.abs(reference).sum()
+        # the colour of the model's line in error_hist.png
+        ax.scatter(reference[::step], prediction[::step], s=1, alpha=0.3, color=f"C{index}", rasterized=True)
+        ax.plot(limits, limits, "k-", linewidth=0.8)
+        ax.set_title(f"{label} (ε_mae {eps:.3f} %)", fontsize=9)
+        ax.set_xlabel("DFT density (e/Å³)")
+    axes[0, 0].set_ylabel("predicted density (e/Å³)")
     _save(fig, output)
 
 
@@ -144,7 +187,7 @@ def plot_slice(reference: np.ndarray, predictions: Dict[str, np.ndarray], output
 
 def plot_files(files: List[str], output: str):
     """Learning curves or parity plots, by what the files hold (all files must be of one kind)."""
-    kinds = {"lcurve" if "step" in read_columns(f).dtype.names else "detail" for f in files}
+    kinds = {table_kind(f, read_columns(f)) for f in files}
     if len(kinds) != 1:
         raise DeepChargeError("give either lcurve files or `deepcharge test -d` detail files, not both")
     (plot_lcurves if kinds == {"lcurve"} else plot_parity)(files, output)

@@ -55,4 +55,18 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
         torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(metadata)})
     log.info("frozen %s model (%d parameters, step %d) to %s", metadata["backend"], metadata["parameters"],
              metadata["training"]["steps"], output)
+    _point_to_best(state, resolve_checkpoint(checkpoint))
     return metadata
+
+
+def _point_to_best(state: dict, frozen_from: Path):
+    """Say when the run's ``<save_ckpt>-best.pt`` beside the frozen checkpoint holds another step: it has the
+    lowest validation error of the run."""
+    best_file = frozen_from.parent / f"{Path(state['config']['training']['save_ckpt']).name}-best.pt"
+    if best_file.resolve() == frozen_from.resolve() or not best_file.is_file():
+        return
+    best = load_checkpoint(str(best_file))["best"]
+    if best["step"] != int(state["step"]):
+        log.warning("%s (step %d) has the run's lowest validation eps_mae (%.4f %%); to freeze it instead of step "
+                    "%d: deepcharge freeze -c %s", best_file, best["step"], best["eps_mae_val"], int(state["step"]),
+                    best_file)

@@ -24,8 +24,23 @@ from ..utils import numbered_names
 log = logging.getLogger("deepcharge")
 
 
+def fft_friendly_size(minimum: int) -> int:
+    """The smallest n ≥ ``minimum`` whose only prime factors are 2, 3 and 5 (grid sizes FFTs handle fast, the kind
+    plane-wave codes choose: VASP, Quantum ESPRESSO)."""
+    size = max(1, minimum)
+    while True:
+        rest = size
+        for factor in (2, 3, 5):
+            while rest % factor == 0:
+                rest //= factor
+        if rest == 1:
+            return size
+        size += 1
+
+
 def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: Optional[float]):
-    """``grid`` as given, else ⌈|a_i|/spacing⌉ per axis, else the structure file's own grid."""
+    """``grid`` as given, else per axis the smallest FFT-friendly size with spacing at most ``spacing``
+    (:func:`fft_friendly_size` of ⌈|a_i|/spacing⌉), else the structure file's own grid."""
     if grid:
         if len(grid) != 3 or min(grid) <= 0:
             raise DeepChargeError(f"--grid needs three positive integers, got {list(grid)}")
@@ -33,7 +48,7 @@ def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: O
     if spacing:
         if spacing <= 0:
             raise DeepChargeError(f"--spacing must be positive, got {spacing}")
-        return tuple(max(1, math.ceil(np.linalg.norm(a) / spacing)) for a in snapshot.cell)
+        return tuple(fft_friendly_size(math.ceil(np.linalg.norm(a) / spacing)) for a in snapshot.cell)
     if snapshot.grid_shape:
         return snapshot.grid_shape
     raise DeepChargeError(f"{snapshot.source}: carries no grid; give --grid NX NY NZ or --spacing H (Å)")

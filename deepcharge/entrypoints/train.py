@@ -1,13 +1,15 @@
 """``deepcharge train``: validate the input, write out.json, train, checkpoint (every member of an ensemble)."""
 
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Optional
 
 from ..config import load_input_file, normalize
 from ..errors import DeepChargeError
 from ..train import distributed
-from ..train.checkpoint import load_checkpoint
+from ..train.checkpoint import load_checkpoint, resolve_checkpoint
 from ..train.ensemble import is_finished, member_config, member_folders, member_seeds
 from ..train.trainer import Trainer
 from ..utils import working_directory, write_json
@@ -22,7 +24,13 @@ def run_train(input_file: str, restart: Optional[str] = None, init_model: Option
         raise DeepChargeError("--restart and --init-model exclude each other: restart continues a run, "
                               "init-model starts a new one from its weights")
     config = normalize(load_input_file(input_file), str(input_file))
-    return train_config(config, Path(input_file).resolve().parent, restart, init_model, output)
+    started = time.time()
+    try:
+        return train_config(config, Path(input_file).resolve().parent, restart, init_model, output)
+    except KeyboardInterrupt:
+        if distributed.is_main():
+            _report_interrupt(input_file, config["training"], started)
+        raise
 
 
 def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, init_model: Optional[str] = None,
@@ -31,6 +39,13 @@ def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, in
     (an ensemble's: the run directory, which ``deepcharge freeze -c`` takes)."""
     if config["training"]["ensemble"]:
         return train_ensemble(config, base_dir, restart, init_model, output)
+    if restart:
+        state = load_checkpoint(restart)
+        if is_finished(state, config["training"]):  # say so before loading any data
+            log.info("%s: this run has already finished (step %d, numb_steps %d); nothing to train. Raise "
+                     "training.numb_steps to continue it", restart, int(state["step"]),
+                     config["training"]["numb_steps"])
+            return str(resolve_checkpoint(restart))
     trainer = Trainer(config, base_dir, restart=restart, init_model=init_model)
     if distributed.is_main():  # with torchrun, rank 0 writes the files
         write_json(output, trainer.config)
@@ -75,3 +90,18 @@ def train_ensemble(config: dict, base_dir: Path, restart: Optional[str] = None, 
 def _has_checkpoint(path: Path) -> bool:
     """Whether ``path`` names a checkpoint: a file, ``<prefix>`` of ``<prefix>.pt``, or a directory with one."""
     return path.is_file() or Path(f"{path}.pt").is_file() or (path / "checkpoint").is_file()
+
+
+def _report_interrupt(input_file: str, training: dict, started: float):
+    """After Ctrl-C: the last checkpoint this run wrote and the command that continues from it."""
+    latest = f"{training['save_ckpt']}.pt"
+    folders = member_folders(len(member_seeds(training))) if training["ensemble"] else [Path(".")]
+    written = [folder / latest for folder in folders
+               if (folder / latest).is_file() and (folder / latest).stat().st_mtime >= started]
+    if not written:
+        log.warning("interrupted before the first checkpoint (every save_freq = %d steps); nothing to restart from",
+                    training["save_freq"])
+        return
+    last = written[-1]
+    log.warning("interrupted; last checkpoint %s; continue with: deepcharge train %s --restart %s",
+                last.parent / os.path.realpath(last).rpartition(os.sep)[2], input_file, latest)

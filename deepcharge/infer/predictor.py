@@ -33,6 +33,11 @@ def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
         with quiet_torchscript():
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except Exception as err:  # torch raises RuntimeError/ValueError/zip errors for foreign files
+        from ..train.checkpoint import torch_archive_kind
+
+        if torch_archive_kind(path) == "checkpoint":
+            raise DeepChargeError(f"{path}: a training checkpoint, not a frozen model; freeze it first: "
+                                  f"`deepcharge freeze -c {path} -o frozen_model.pth`") from None
         raise DeepChargeError(f"{path}: not a frozen deepcharge model ({type(err).__name__})") from None
     if not extra[METADATA_FILE]:
         raise DeepChargeError(f"{path}: not a frozen deepcharge model (no {METADATA_FILE} inside)")

@@ -2,7 +2,9 @@
 naming it (as DeePMD-kit's PyTorch backend), written atomically."""
 
 import os
+import zipfile
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -63,9 +65,26 @@ def resolve_checkpoint(path: str) -> Path:
     return candidate
 
 
+def torch_archive_kind(path) -> Optional[str]:
+    """``"frozen"`` for a TorchScript archive (what ``freeze`` writes), ``"checkpoint"`` for a ``torch.save`` file
+    (what training writes), None for anything else; from the archive's member names, without loading it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {name.partition("/")[2] for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if "constants.pkl" in names:
+        return "frozen"
+    return "checkpoint" if "data.pkl" in names else None
+
+
 def load_checkpoint(path: str) -> dict:
     """The state saved by :func:`save_checkpoint`, loaded on the CPU."""
     file = resolve_checkpoint(path)
+    if torch_archive_kind(file) == "frozen":
+        raise DeepChargeError(f"{file}: a frozen model, not a training checkpoint; --restart, --init-model and "
+                              f"freeze take a checkpoint (model.ckpt.pt, model.ckpt-<step>.pt), a frozen model goes "
+                              f"to test, predict, model-devi, compare and compress")
     try:
         state = torch.load(file, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many kinds for a damaged file

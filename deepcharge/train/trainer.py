@@ -20,7 +20,7 @@ from ..models.base import DTYPES, load_weights
 from . import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
-from .lr import exp_decay
+from .lr import effective_decay_steps, exp_decay
 
 log = logging.getLogger("deepcharge")
 
@@ -92,6 +92,7 @@ class Trainer:
                                     device=self.device)
             stats_inputs, stats_density = start.take(first)
             self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
+        self._report_decay_steps()
         self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
         self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
         self.start_step = 0
@@ -109,6 +110,15 @@ class Trainer:
         self.trainable = self.model
         if self.world_size > 1:
             self.trainable = torch.nn.parallel.DistributedDataParallel(self.model)
+
+    def _report_decay_steps(self):
+        """Say when ``decay_steps`` ≥ ``numb_steps`` is replaced (it would keep the rate at start_lr throughout)."""
+        given, numb_steps = self.config["learning_rate"]["decay_steps"], self.config["training"]["numb_steps"]
+        used = effective_decay_steps(given, numb_steps)
+        if used != given and numb_steps > 0:
+            log.warning("learning_rate.decay_steps %d ≥ training.numb_steps %d would never decay the rate (stop_lr "
+                        "would be ignored); decaying every %d steps instead, as DeePMD-kit does", given, numb_steps,
+                        used)
 
     def _parameter_groups(self) -> List[dict]:
         """The embedding nets (of the descriptor families) learn at ``descriptor_lr_factor`` × the rate."""
@@ -187,8 +197,11 @@ class Trainer:
         checkpoint_path, done = None, self.start_step
         tick, tick_step = time.perf_counter(), self.start_step
         if self.start_step == 0 and main:
-            lcurve.write(0, self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES)),
-                         self.valid_set and self.evaluate(self.valid_set), self._lr(0), self.wall_time)
+            valid_errors = self.valid_set and self.evaluate(self.valid_set)
+            lcurve.write(0, self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES)), valid_errors, self._lr(0),
+                         self.wall_time)
+            if valid_errors:  # the fitted statistics alone may beat a short run's end
+                self._track_best(0, valid_errors.eps_mae_percent)
         for step in range(self.start_step, numb_steps):
             lr = self._lr(step)
             for group in self.optimizer.param_groups:
@@ -235,7 +248,22 @@ class Trainer:
         lcurve.close()
         if checkpoint_path is None and done == self.start_step:
             checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done), training["max_ckpt_keep"])
+        self._report_best(done)
         return checkpoint_path
+
+    def _report_best(self, last_step: int):
+        """Say which checkpoint has the lowest validation error and how to freeze it (``freeze`` takes the last)."""
+        best_step = self.best["step"]
+        if not math.isfinite(self.best["eps_mae_val"]):
+            return
+        best_file = f"{self.config['training']['save_ckpt']}-best.pt"
+        if best_step == last_step:
+            log.info("the last step has the lowest validation eps_mae (%.4f %%); `deepcharge freeze` freezes it",
+                     self.best["eps_mae_val"])
+        else:
+            log.info("lowest validation eps_mae %.4f %% at step %d, in %s (the last checkpoint, step %d, is what "
+                     "`deepcharge freeze` takes); to freeze the best: deepcharge freeze -c %s -o frozen_model.pth",
+                     self.best["eps_mae_val"], best_step, best_file, last_step, best_file)
 
     def _lr(self, step: int) -> float:
         lr_config = self.config["learning_rate"]
