@@ -72,9 +72,12 @@ def test_compare_user_errors(workdir, trained, capsys):
     cell = np.eye(3) * 5.0
     write_density("si_o.cube", Snapshot(symbols=["Si", "O"], positions=np.array([[0, 0, 0], [1.5, 0, 0]]),
                                         cell=cell, density=np.full((4, 4, 4), 0.1)))
-    cases = [(["-m", "-s", str(si64_file(1))], "-m"),
-             (["-m", model, "-s"], "-s"),
-             (["-m", model, "absent.pth", "-s", str(si64_file(1))], "absent.pth"),
+    for argv, culprit in ((["-m", "-s", str(si64_file(1))], "-m"), (["-m", model, "-s"], "-s")):
+        with pytest.raises(SystemExit):  # the parser wants at least one of each
+            main(["compare", *argv])
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+        assert message.startswith("deepcharge compare: error:") and culprit in message, message
+    cases = [(["-m", model, "absent.pth", "-s", str(si64_file(1))], "absent.pth"),
              (["-m", model, "-s", str(si64_file(1)), "-c", "a", "b"], "-c"),
              (["-m", model, "-s", "si_o.cube"], f"model {model} cannot handle si_o.cube: species O")]
     for argv, culprit in cases:

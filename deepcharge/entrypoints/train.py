@@ -42,9 +42,10 @@ def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, in
     if restart:
         state = load_checkpoint(restart)
         if is_finished(state, config["training"]):  # say so before loading any data
-            log.info("%s: this run has already finished (step %d, numb_steps %d); nothing to train. Raise "
-                     "training.numb_steps to continue it", restart, int(state["step"]),
-                     config["training"]["numb_steps"])
+            step, numb_steps = int(state["step"]), config["training"]["numb_steps"]
+            how = "training.numb_steps" if step >= numb_steps else "training.early_stopping_patience (it stopped early)"
+            log.info("%s: this run has already finished (step %d, numb_steps %d); nothing to train. Raise %s to "
+                     "continue it", restart, step, numb_steps, how)
             return str(resolve_checkpoint(restart))
     trainer = Trainer(config, base_dir, restart=restart, init_model=init_model)
     if distributed.is_main():  # with torchrun, rank 0 writes the files

@@ -91,7 +91,10 @@ class Trainer:
                                                         torch.Generator().manual_seed(training["seed"])),
                                     device=self.device)
             stats_inputs, stats_density = start.take(first)
+            began = time.perf_counter()
             self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
+            # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors)
+            log.info("model statistics from %d training probes in %.1f s", len(first), time.perf_counter() - began)
         self._report_decay_steps()
         self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
         self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
@@ -198,10 +201,14 @@ class Trainer:
         tick, tick_step = time.perf_counter(), self.start_step
         if self.start_step == 0 and main:
             valid_errors = self.valid_set and self.evaluate(self.valid_set)
-            lcurve.write(0, self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES)), valid_errors, self._lr(0),
-                         self.wall_time)
+            train_errors = self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES))
+            lcurve.write(0, train_errors, valid_errors, self._lr(0), self.wall_time)
+            shown = valid_errors or train_errors
+            log.info("step 0/%d  eps_mae %s %.4f %%  rmse %.3e  (before training)", numb_steps,
+                     "val" if valid_errors else "trn", shown.eps_mae_percent, shown.rmse)
             if valid_errors:  # the fitted statistics alone may beat a short run's end
                 self._track_best(0, valid_errors.eps_mae_percent)
+            tick = time.perf_counter()  # as below: evaluation time does not count as training time
         for step in range(self.start_step, numb_steps):
             lr = self._lr(step)
             for group in self.optimizer.param_groups:
