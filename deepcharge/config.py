@@ -399,29 +399,36 @@ def load_input_file(path) -> dict:
 
 
 def _explain(error: Exception, schema: Argument, data: dict) -> str:
-    """Turn a dargs error into a message that names the key and suggests a close match."""
+    """Turn a dargs error into a message that names the key and where it belongs, or suggests a close match."""
     message = str(error)
     match = re.search(r"undefined key `(\w+)` is not allowed in strict mode", message)
     if match:
         key = match.group(1)
-        known = _all_keys(schema)
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
         location = re.match(r"\[at location `([^`]*)`\]", message)
-        where = f" in `{location.group(1)}`" if location else ""
+        where = f" in `{location.group(1).replace('/', '.')}`" if location else " at the top level"
+        places = _key_places(schema)
+        if key in places:
+            return f"unknown key `{key}`{where}; it belongs in " + " or ".join(f"`{p}`" for p in places[key])
+        close = difflib.get_close_matches(key, list(places), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
         return f"unknown key `{key}`{where}{hint}"
     return message
 
 
-def _all_keys(argument: Argument) -> list:
-    keys = []
-    for sub in argument.sub_fields.values():
-        keys += [sub.name] + list(sub.alias) + _all_keys(sub)
-    for variant in argument.sub_variants.values():
-        keys.append(variant.flag_name)
-        for choice in variant.choice_dict.values():
-            keys += _all_keys(choice)
-    return sorted(set(keys))
+def _key_places(argument: Argument, prefix: str = "") -> dict:
+    """Every key (and alias) of the schema → the sections it may appear in (dotted paths; "" is the top)."""
+    places: dict = {}
+    subs = list(argument.sub_fields.values()) + [sub for variant in argument.sub_variants.values()
+                                                  for choice in variant.choice_dict.values()
+                                                  for sub in choice.sub_fields.values()]
+    for sub in subs:
+        for name in [sub.name, *sub.alias]:
+            section = prefix or "the top level"
+            if section not in places.setdefault(name, []):
+                places[name].append(section)
+        for name, sections in _key_places(sub, f"{prefix}.{sub.name}".lstrip(".")).items():
+            places.setdefault(name, []).extend(s for s in sections if s not in places[name])
+    return places
 
 
 def normalize(data: dict, source: str = "input") -> dict:

@@ -78,6 +78,19 @@ def test_unknown_input_key(workdir, capsys):
     assert not (workdir / "out.json").exists()
 
 
+def test_input_key_in_the_wrong_section_says_where_it_belongs(workdir, capsys):
+    config = json.loads(tiny_input(workdir).read_text())
+    config["fitting_net"] = config["model"].pop("fitting_net")
+    config["model"]["descriptor"]["start_lr"] = 1e-3
+    (workdir / "input.json").write_text(json.dumps(config))
+    message = run_failing(capsys, ["train", "input.json"], "input.json", "`fitting_net` at the top level",
+                          "belongs in `model`")
+    assert "did you mean `fitting_net`" not in message
+    del config["fitting_net"]
+    (workdir / "input.json").write_text(json.dumps(config))
+    run_failing(capsys, ["train", "input.json"], "`start_lr` in `model.descriptor`", "belongs in `learning_rate`")
+
+
 def test_mistyped_input_value(workdir, capsys):
     config = json.loads(tiny_input(workdir).read_text())
     config["model"]["descriptor"]["rcut"] = "six"
