@@ -11,8 +11,8 @@ import torch
 
 from ..analysis.electrons import expected_electrons
 from ..data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from ..data.snapshot import Snapshot
 from ..errors import DeepChargeError
+from ..snapshot import Snapshot
 from ..utils import quiet_torchscript, resolve_device
 
 METADATA_FILE = "deepcharge.json"
