@@ -65,6 +65,7 @@ def build_model(model_config: dict) -> torch.nn.Module:
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+"""Model precisions by their input-file names (the input schema's choices)."""
 
 
 def weighted_mean_std(values: torch.Tensor, weight: torch.Tensor) -> Tuple[float, float]:
