@@ -46,6 +46,7 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
         "backend": config["model"]["type"],
         "type_map": config["model"]["type_map"],
         "model": config["model"],
+        "config_version": state["config_version"],
         "training": {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"]),
                      "checkpoint": str(resolve_checkpoint(checkpoint)), "input": config},
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DeepChargeError
+from ..models.upgrade import CONFIG_VERSION, upgrade_model_config
 from ..utils import atomic_path
 
 
@@ -64,7 +65,7 @@ def resolve_checkpoint(path: str) -> Path:
 
 
 def load_checkpoint(path: str) -> dict:
-    """The state saved by :func:`save_checkpoint`, loaded on the CPU."""
+    """The state saved by :func:`save_checkpoint`, loaded on the CPU, its model section upgraded to this version."""
     file = resolve_checkpoint(path)
     try:
         state = torch.load(file, map_location="cpu", weights_only=False)
@@ -72,4 +73,6 @@ def load_checkpoint(path: str) -> dict:
         raise DeepChargeError(f"{file}: not a readable deepcharge checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict) or "model_state" not in state or "config" not in state:
         raise DeepChargeError(f"{file}: not a deepcharge checkpoint (no model state)")
+    upgrade_model_config(state["config"]["model"], state.get("config_version", 0), file)
+    state["config_version"] = CONFIG_VERSION
     return state

@@ -17,6 +17,7 @@ from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
 from ..models.base import DTYPES, load_weights
+from ..models.upgrade import CONFIG_VERSION
 from . import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
@@ -166,6 +167,7 @@ class Trainer:
     def _state(self, step: int) -> dict:
         return {
             "config": self.config,
+            "config_version": CONFIG_VERSION,
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "batch_rng_state": self.batch_rng.get_state(),
