@@ -113,9 +113,9 @@ class Trainer:
 
     def _parameter_groups(self) -> List[dict]:
         """The embedding nets (of the descriptor families) learn at ``descriptor_lr_factor`` × the rate."""
-        if not hasattr(self.model, "embedding_parameters"):
-            return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
         embedding = list(self.model.embedding_parameters())
+        if not embedding:
+            return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
         own = {id(p) for p in embedding}
         return [{"params": [p for p in self.model.parameters() if id(p) not in own], "lr_factor": 1.0},
                 {"params": embedding,
