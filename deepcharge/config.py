@@ -14,8 +14,8 @@ from dargs import Argument, ArgumentEncoder, Variant
 from dargs.json_schema import generate_json_schema
 
 from .errors import DeepChargeError
-
-ACTIVATIONS = ["tanh", "gelu", "silu", "relu", "softplus", "sigmoid"]
+from .models.base import DTYPES
+from .models.network import ACTIVATIONS
 
 
 def _positive(value) -> bool:
@@ -30,6 +30,15 @@ def _activation(value) -> bool:
     return value in ACTIVATIONS
 
 
+def _precision(value) -> bool:
+    return value in DTYPES
+
+
+def _either(names) -> str:
+    """``"a" or "b"``: the choices ``names`` for a message."""
+    return " or ".join(f'"{name}"' for name in names)
+
+
 def embedding_args(neuron: list, paper: str):
     """Keys of the embedding nets every se_e2_a-type descriptor has."""
     return [
@@ -37,7 +46,7 @@ def embedding_args(neuron: list, paper: str):
                  extra_check_errmsg="must be a list of positive integers",
                  doc=f"Widths of the embedding net layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the embedding net."),
+                 extra_check_errmsg=f"must be one of {list(ACTIVATIONS)}", doc="Activation of the embedding net."),
         Argument("resnet_dt", bool, optional=True, default=False,
                  doc="Learnable timestep multiplying each embedding layer's output."),
     ]
@@ -100,7 +109,7 @@ def fitting_net_args(neuron: list, resnet_dt: bool, trainable_skip: bool, descri
                  extra_check=_positive_ints, extra_check_errmsg="must be a list of positive integers",
                  doc=f"Widths of the fitting net's hidden layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {ACTIVATIONS}", doc="Activation of the fitting net."),
+                 extra_check_errmsg=f"must be one of {list(ACTIVATIONS)}", doc="Activation of the fitting net."),
         Argument("resnet_dt", bool, optional=True, default=resnet_dt,
                  doc="Learnable timestep multiplying each hidden layer's output."),
         Argument("trainable_skip", bool, optional=True, default=trainable_skip,
@@ -221,9 +230,8 @@ def model_args():
                  extra_check_errmsg="must be a non-empty list of element symbols",
                  doc="Element symbols the model knows, e.g. [\"Si\"]; their order fixes the type indices."),
         Argument("precision", str, optional=True, default="float32",
-                 extra_check=lambda v: v in ("float32", "float64"),
-                 extra_check_errmsg="must be \"float32\" or \"float64\"",
-                 doc="Floating point precision of the model: \"float32\" or \"float64\"."),
+                 extra_check=_precision, extra_check_errmsg=f"must be {_either(DTYPES)}",
+                 doc=f"Floating point precision of the model: {_either(DTYPES)}."),
     ], [Variant("type", [pseudo_atom, atom_centred, schnet, painn], optional=True, default_tag="pseudo_atom",
                 doc="The model family.")], doc="The model: species, family and its hyperparameters.")
 

@@ -6,7 +6,7 @@ import torch
 
 from deepcharge.config import normalize
 from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.models import build_model
 from deepcharge.models.descriptor.env_mat import cosine_weight
 

@@ -7,7 +7,7 @@ import pytest
 
 from deepcharge.cli import main
 from deepcharge.utils import working_directory
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.entrypoints.test import run_test
 from deepcharge.io import write_density
 

@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from deepcharge.config import normalize
 from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.models import build_model
 

@@ -14,7 +14,7 @@ from ase.io.cube import read_cube_data
 from ase.io.cube import write_cube as ase_write_cube
 from ase.units import Bohr
 
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.entrypoints.info import run_info
 from deepcharge.errors import DeepChargeError, FileFormatError
 from deepcharge.cli import build_parser, main

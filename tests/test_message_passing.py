@@ -6,7 +6,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.models.message_passing.layers import SincBasis
 from deepcharge.models.message_passing.painn import PaiNNDensityModel
 from deepcharge.models.message_passing.schnet import SchNetDensityModel

@@ -10,7 +10,7 @@ import pytest
 from ase.calculators.vasp import VaspChargeDensity
 
 from deepcharge.cli import main
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density

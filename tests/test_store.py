@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepcharge.cli import main
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.data.systems import expand_systems, load_structure, load_system
 from deepcharge.entrypoints import convert
 from deepcharge.errors import FileFormatError

@@ -11,7 +11,7 @@ from ase.io.xsf import read_xsf as read_ase_xsf
 from ase.units import Bohr
 
 from deepcharge.cli import main
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import is_density_file, read_density, read_options, read_structure, write_density

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from deepcharge.data.inputs import probe_inputs, structure_inputs
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_structure, write_density
 

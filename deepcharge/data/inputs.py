@@ -8,7 +8,7 @@ import torch
 
 from ..errors import DeepChargeError
 from ..geometry.neighbours import atom_neighbours, pad_by_type, probe_neighbours
-from .snapshot import Snapshot
+from ..snapshot import Snapshot
 
 # probes per neighbour-search chunk: bounds the memory of candidate pairs
 NEIGHBOUR_CHUNK = 16384

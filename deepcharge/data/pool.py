@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from ..analysis.electrons import composition_and_electrons
+from ..snapshot import Snapshot
 from .inputs import InputSpec
 from .probe_set import ProbeSet
 from .sampler import draw_probes
-from .snapshot import Snapshot
 
 Member = Tuple[int, int]  # (snapshot number, how many times the pool has cycled through all of them)
 

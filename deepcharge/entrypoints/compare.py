@@ -11,7 +11,7 @@ import numpy as np
 from ..analysis.plots import plot_error_histograms, plot_lcurves, plot_model_parity, plot_slice
 from ..config import load_input_file, normalize
 from ..data.inputs import atom_types
-from ..data.snapshot import Snapshot
+from ..snapshot import Snapshot
 from ..data.systems import expand_systems, load_system
 from ..errors import DeepChargeError, FileFormatError
 from ..infer.predictor import Predictor

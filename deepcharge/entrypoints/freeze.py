@@ -37,8 +37,7 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
     model = build_model(config["model"])
     load_weights(model, state["model_state"], resolve_checkpoint(checkpoint))
     model.eval()
-    if hasattr(model, "prepare_for_inference"):  # a backend's exact rewrites for speed (folded normalisations)
-        model.prepare_for_inference()
+    model.prepare_for_inference()
     with quiet_torchscript():
         scripted = torch.jit.script(model)
     metadata = {
@@ -46,6 +45,7 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
         "backend": config["model"]["type"],
         "type_map": config["model"]["type_map"],
         "model": config["model"],
+        "config_version": state["config_version"],
         "training": {"steps": int(state["step"]), "wall_time_s": float(state["wall_time"]),
                      "checkpoint": str(resolve_checkpoint(checkpoint)), "input": config},
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.data.systems import expand_systems, load_structure
 from deepcharge.io.files import write_atomic
 

@@ -12,7 +12,7 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
-from ..data.snapshot import Snapshot
+from ..snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ..data.snapshot import Snapshot
+from ..snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
 from ..infer.predictor import Predictor

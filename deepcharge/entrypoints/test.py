@@ -9,7 +9,7 @@ import torch
 
 from ..analysis.metrics import DensityErrors
 from ..data.sampler import sample_grid_indices
-from ..data.snapshot import Snapshot
+from ..snapshot import Snapshot
 from ..data.systems import expand_systems, load_system, system_label
 from ..infer.predictor import Predictor
 from ..utils import atomic_path, write_json

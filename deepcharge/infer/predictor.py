@@ -11,8 +11,9 @@ import torch
 
 from ..analysis.electrons import expected_electrons
 from ..data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from ..data.snapshot import Snapshot
 from ..errors import DeepChargeError
+from ..models.upgrade import CONFIG_VERSION, upgrade_model_config
+from ..snapshot import Snapshot
 from ..utils import quiet_torchscript, resolve_device
 
 METADATA_FILE = "deepcharge.json"
@@ -24,7 +25,7 @@ CPU_MODEL_BATCH = 128
 
 
 def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
-    """The TorchScript module and the metadata that ``deepcharge freeze`` stored with it."""
+    """The TorchScript module and the metadata that ``deepcharge freeze`` stored with it (model section upgraded)."""
     path = Path(path)
     if not path.is_file():
         raise DeepChargeError(f"{path}: no such model file; freeze a checkpoint with `deepcharge freeze`")
@@ -41,7 +42,11 @@ def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
         raise DeepChargeError(f"{path}: not a frozen deepcharge model ({type(err).__name__})") from None
     if not extra[METADATA_FILE]:
         raise DeepChargeError(f"{path}: not a frozen deepcharge model (no {METADATA_FILE} inside)")
-    return module, json.loads(extra[METADATA_FILE])
+    metadata = json.loads(extra[METADATA_FILE])
+    if "model" in metadata:  # every file freeze writes has it; predicting needs only the module
+        upgrade_model_config(metadata["model"], metadata.get("config_version", 0), path)
+        metadata["config_version"] = CONFIG_VERSION
+    return module, metadata
 
 
 class Predictor:

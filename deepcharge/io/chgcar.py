@@ -11,9 +11,9 @@ from typing import Iterable, NamedTuple, Optional, Sequence
 import numpy as np
 from ase.data import chemical_symbols
 
-from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import DeepChargeError, FileFormatError
 from deepcharge.io.files import line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
+from deepcharge.snapshot import Snapshot
 
 BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}
 

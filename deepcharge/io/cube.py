@@ -13,9 +13,9 @@ import numpy as np
 from ase.data import chemical_symbols
 from ase.units import Bohr
 
-from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
 from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
+from deepcharge.snapshot import Snapshot
 
 
 def _numbers(line, path, what, count, number):

@@ -11,11 +11,11 @@ import re
 import zlib
 from typing import Callable, NamedTuple, Optional, TextIO
 
-from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import DeepChargeError, FileFormatError
 from deepcharge.io import chgcar, cube, xsf
 from deepcharge.io.files import open_text
 from deepcharge.reading import ReadOptions
+from deepcharge.snapshot import Snapshot
 
 class DensityFormat(NamedTuple):
     """One density file format.

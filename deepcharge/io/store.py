@@ -20,9 +20,9 @@ from typing import Iterable, List, NamedTuple, Optional
 import h5py
 import numpy as np
 
-from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
 from deepcharge.io.formats import strip_format_suffix
+from deepcharge.snapshot import Snapshot
 from deepcharge.utils import atomic_path
 
 log = logging.getLogger("deepcharge")

@@ -15,11 +15,11 @@ import numpy as np
 from ase import units
 from ase.data import atomic_numbers, chemical_symbols
 
-from deepcharge.data.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
 from deepcharge.io.chgcar import format_values
 from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
 from deepcharge.reading import XSF_UNITS
+from deepcharge.snapshot import Snapshot
 
 PERIODICITY = {"CRYSTAL": (True, True, True), "SLAB": (True, True, False), "POLYMER": (True, False, False),
                "MOLECULE": (False, False, False)}

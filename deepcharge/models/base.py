@@ -1,21 +1,8 @@
-"""What every backend implements, and the registry that maps the input's ``model.type`` to a class.
+"""The backend interface (:class:`DensityModel`, all a new model family implements), the registry that maps the
+input's ``model.type`` to a class, and helpers the families share."""
 
-A backend is a ``torch.nn.Module`` that TorchScript can compile, with:
-
-- attributes ``backend`` (its ``model.type``), ``type_map`` (list of species), ``rcut`` (probe→atom cutoff,
-  Å), ``sel`` (per-type neighbour slots; empty: every neighbour within ``rcut``, nearest first) and
-  ``atom_cutoff`` (atom→atom graph cutoff, Å; 0 when the backend needs no atom graph);
-- ``atom_states(inputs) -> Dict[str, Tensor]``: what the backend computes once per structure (empty for
-  backends that need nothing), from the atom inputs of :func:`deepcharge.data.inputs.structure_inputs`;
-- ``probe_density(states, inputs) -> Tensor``: densities (e/Å³) at the probes of ``inputs``
-  (:func:`deepcharge.data.inputs.probe_inputs`), so that large grids are evaluated in chunks against one
-  ``atom_states``; ``forward(inputs)`` does both on inputs holding atoms and probes;
-- ``fit_statistics(inputs, density, weight)``: data statistics (normalisation, output shift and scale) from
-  training probes and their loss weights (1 unless probes are importance-sampled), called once before
-  training (not part of the compiled model).
-"""
-
-from typing import Callable, Dict, List, Tuple
+from abc import ABC, abstractmethod
+from typing import Callable, Dict, Iterable, List, Tuple
 
 import torch
 from torch import nn
@@ -25,8 +12,24 @@ from ..errors import DeepChargeError
 MODEL_BUILDERS: Dict[str, Callable[..., torch.nn.Module]] = {}
 
 
-class DensityModel(nn.Module):
-    """The interface attributes every backend sets, and ``forward`` from its two exported halves."""
+class DensityModel(nn.Module, ABC):
+    """A model family (backend): a ``torch.nn.Module`` that TorchScript compiles (``deepcharge freeze``).
+
+    A backend sets these attributes in ``__init__``:
+
+    - ``backend``: its ``model.type``; ``type_map``: the species, in type-index order;
+    - ``rcut``: probe→atom cutoff (Å); ``sel``: per-type neighbour slots of a probe (empty: every neighbour
+      within ``rcut``, nearest first);
+    - ``atom_cutoff``: atom→atom graph cutoff (Å); 0 when the backend needs no atom graph.
+
+    It implements :meth:`from_config`, :meth:`atom_states` and :meth:`probe_density` (the compiled model: mark
+    the two with ``@torch.jit.export``) and :meth:`fit_statistics`; :meth:`embedding_parameters` and
+    :meth:`prepare_for_inference` are optional hooks (defaults: none, nothing). Methods not in the compiled model
+    carry ``@torch.jit.ignore``. Register the class with :func:`register_model` and give its input section in
+    ``deepcharge/config.py`` (``model_args``); a key added to a saved section later gets its old value in
+    :mod:`deepcharge.models.upgrade`. (Abstract methods, as DeePMD-kit's ``deepmd/pt`` base model: a class that
+    lacks one cannot be instantiated.)
+    """
 
     backend: str
     type_map: List[str]
@@ -34,14 +37,45 @@ class DensityModel(nn.Module):
     rcut: float
     atom_cutoff: float
 
+    @classmethod
+    @abstractmethod
+    def from_config(cls, model_config: dict) -> "DensityModel":
+        """The model the normalised ``model`` section describes."""
+
+    @abstractmethod
+    def atom_states(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """What the backend computes once per structure (empty for backends that need nothing), from the atom
+        inputs of :func:`deepcharge.data.inputs.structure_inputs`."""
+
+    @abstractmethod
+    def probe_density(self, states: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Densities (e/Å³) at the probes of ``inputs`` (:func:`deepcharge.data.inputs.probe_inputs`) given one
+        structure's ``atom_states``, so that large grids are evaluated in chunks against them."""
+
     def forward(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Densities at the probes of ``inputs`` holding both atoms and probes."""
         return self.probe_density(self.atom_states(inputs), inputs)
+
+    @torch.jit.ignore
+    @abstractmethod
+    def fit_statistics(self, inputs: Dict[str, torch.Tensor], density: torch.Tensor, weight: torch.Tensor):
+        """Data statistics (normalisation, output shift and scale) from training probes and their loss weights
+        (1 unless probes are importance-sampled), called once before training."""
+
+    @torch.jit.ignore
+    def embedding_parameters(self) -> Iterable[nn.Parameter]:
+        """The parameters whose learning rate ``learning_rate.descriptor_lr_factor`` scales (the descriptor
+        families' embedding nets); none by default."""
+        return []
+
+    @torch.jit.ignore
+    def prepare_for_inference(self):
+        """Exact rewrites for speed (e.g. folded normalisations) before the model is frozen; none by default."""
 
 
 class DescriptorModel(DensityModel):
     """The descriptor families (``pseudo_atom``, ``atom_centred``): built from ``descriptor`` and ``fitting_net``;
-    each names its embedding nets' parameters in ``embedding_parameters()`` (``descriptor_lr_factor`` scales
-    their learning rate)."""
+    each names its embedding nets' parameters in ``embedding_parameters()``."""
 
     @classmethod
     def from_config(cls, model_config: dict) -> "DescriptorModel":
@@ -65,6 +99,7 @@ def build_model(model_config: dict) -> torch.nn.Module:
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+"""Model precisions by their input-file names (the input schema's choices)."""
 
 
 def weighted_mean_std(values: torch.Tensor, weight: torch.Tensor) -> Tuple[float, float]:

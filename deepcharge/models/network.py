@@ -5,17 +5,21 @@ from typing import List, Optional
 import torch
 from torch import nn
 
+
+ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
+}
+"""Activation modules by their input-file names (the input schema's choices)."""
+
+
 def get_activation(name: str) -> nn.Module:
     """An activation module by its input-file name."""
-    modules = {
-        "tanh": nn.Tanh,
-        "gelu": nn.GELU,
-        "silu": nn.SiLU,
-        "relu": nn.ReLU,
-        "softplus": nn.Softplus,
-        "sigmoid": nn.Sigmoid,
-    }
-    return modules[name]()
+    return ACTIVATIONS[name]()
 
 
 class ResidualLayer(nn.Module):

@@ -35,9 +35,9 @@ class PseudoAtomModel(DescriptorModel):
             ntypes=len(type_map), sel=self.sel, rcut=self.rcut, rcut_smth=descriptor["rcut_smth"],
             neuron=descriptor["neuron"], axis_neuron=descriptor["axis_neuron"], resnet_dt=descriptor["resnet_dt"],
             activation_function=descriptor["activation_function"], env_protection=descriptor["env_protection"],
-            generator=generator, dtype=dtype, lmax=descriptor.get("lmax", 1),
+            generator=generator, dtype=dtype, lmax=descriptor["lmax"],
         )
-        three_body = descriptor.get("three_body")  # absent from inputs written before it existed
+        three_body = descriptor["three_body"]
         self.angular = nn.ModuleList([] if three_body is None else [ThreeBodyDescriptor(
             self.sel, three_body["sel"], three_body["rcut"], three_body["rcut_smth"], three_body["num_radial"],
             three_body["lmax"], descriptor["env_protection"], dtype)])
@@ -45,11 +45,11 @@ class PseudoAtomModel(DescriptorModel):
         self.fitting = DensityFitting(
             self.descriptor.dim_out + sum(extra.dim_out for extra in self.angular), fitting_net["neuron"], fitting_net["resnet_dt"],
             fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
-            generator, dtype, trainable_skip=fitting_net.get("trainable_skip", False),
+            generator, dtype, trainable_skip=fitting_net["trainable_skip"],
         )
         self.baseline = RadialBaseline(self.sel, self.rcut, descriptor["rcut_smth"], fitting_net["radial_baseline"],
                                        dtype)
-        self.baseline_three_body = bool(fitting_net.get("baseline_three_body", False)) and three_body is not None
+        self.baseline_three_body = bool(fitting_net["baseline_three_body"]) and three_body is not None
         three_body_dim = sum(extra.dim_out for extra in self.angular) if self.baseline_three_body else 0
         # fixed at the least-squares solution: Adam's steps of size ~lr on each of these many, strongly coupled
         # coefficients would throw the fit away (on Si64 the validation error trebled in the first 1000 steps)

@@ -9,6 +9,7 @@ from typing import Optional
 import torch
 
 from ..errors import DeepChargeError
+from ..models.upgrade import CONFIG_VERSION, upgrade_model_config
 from ..utils import atomic_path
 
 
@@ -79,7 +80,7 @@ def torch_archive_kind(path) -> Optional[str]:
 
 
 def load_checkpoint(path: str) -> dict:
-    """The state saved by :func:`save_checkpoint`, loaded on the CPU."""
+    """The state saved by :func:`save_checkpoint`, loaded on the CPU, its model section upgraded to this version."""
     file = resolve_checkpoint(path)
     if torch_archive_kind(file) == "frozen":
         raise DeepChargeError(f"{file}: a frozen model, not a training checkpoint; --restart, --init-model and "
@@ -91,4 +92,6 @@ def load_checkpoint(path: str) -> dict:
         raise DeepChargeError(f"{file}: not a readable deepcharge checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict) or "model_state" not in state or "config" not in state:
         raise DeepChargeError(f"{file}: not a deepcharge checkpoint (no model state)")
+    upgrade_model_config(state["config"]["model"], state.get("config_version", 0), file)
+    state["config_version"] = CONFIG_VERSION
     return state

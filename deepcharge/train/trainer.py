@@ -17,6 +17,7 @@ from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
 from ..models.base import DTYPES, load_weights
+from ..models.upgrade import CONFIG_VERSION
 from . import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
@@ -125,9 +126,9 @@ class Trainer:
 
     def _parameter_groups(self) -> List[dict]:
         """The embedding nets (of the descriptor families) learn at ``descriptor_lr_factor`` × the rate."""
-        if not hasattr(self.model, "embedding_parameters"):
-            return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
         embedding = list(self.model.embedding_parameters())
+        if not embedding:
+            return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
         own = {id(p) for p in embedding}
         return [{"params": [p for p in self.model.parameters() if id(p) not in own], "lr_factor": 1.0},
                 {"params": embedding,
@@ -179,6 +180,7 @@ class Trainer:
     def _state(self, step: int) -> dict:
         return {
             "config": self.config,
+            "config_version": CONFIG_VERSION,
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "batch_rng_state": self.batch_rng.get_state(),
