@@ -14,8 +14,7 @@ from dargs import Argument, ArgumentEncoder, Variant
 from dargs.json_schema import generate_json_schema
 
 from .errors import DeepChargeError
-from .models.base import DTYPES
-from .models.network import ACTIVATIONS
+from .choices import ACTIVATION_FUNCTIONS, PRECISIONS
 
 
 def _positive(value) -> bool:
@@ -27,11 +26,11 @@ def _positive_ints(values) -> bool:
 
 
 def _activation(value) -> bool:
-    return value in ACTIVATIONS
+    return value in ACTIVATION_FUNCTIONS
 
 
 def _precision(value) -> bool:
-    return value in DTYPES
+    return value in PRECISIONS
 
 
 def _either(names) -> str:
@@ -46,7 +45,7 @@ def embedding_args(neuron: list, paper: str):
                  extra_check_errmsg="must be a list of positive integers",
                  doc=f"Widths of the embedding net layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {list(ACTIVATIONS)}", doc="Activation of the embedding net."),
+                 extra_check_errmsg=f"must be one of {list(ACTIVATION_FUNCTIONS)}", doc="Activation of the embedding net."),
         Argument("resnet_dt", bool, optional=True, default=False,
                  doc="Learnable timestep multiplying each embedding layer's output."),
     ]
@@ -109,7 +108,7 @@ def fitting_net_args(neuron: list, resnet_dt: bool, trainable_skip: bool, descri
                  extra_check=_positive_ints, extra_check_errmsg="must be a list of positive integers",
                  doc=f"Widths of the fitting net's hidden layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {list(ACTIVATIONS)}", doc="Activation of the fitting net."),
+                 extra_check_errmsg=f"must be one of {list(ACTIVATION_FUNCTIONS)}", doc="Activation of the fitting net."),
         Argument("resnet_dt", bool, optional=True, default=resnet_dt,
                  doc="Learnable timestep multiplying each hidden layer's output."),
         Argument("trainable_skip", bool, optional=True, default=trainable_skip,
@@ -230,8 +229,8 @@ def model_args():
                  extra_check_errmsg="must be a non-empty list of element symbols",
                  doc="Element symbols the model knows, e.g. [\"Si\"]; their order fixes the type indices."),
         Argument("precision", str, optional=True, default="float32",
-                 extra_check=_precision, extra_check_errmsg=f"must be {_either(DTYPES)}",
-                 doc=f"Floating point precision of the model: {_either(DTYPES)}."),
+                 extra_check=_precision, extra_check_errmsg=f"must be {_either(PRECISIONS)}",
+                 doc=f"Floating point precision of the model: {_either(PRECISIONS)}."),
     ], [Variant("type", [pseudo_atom, atom_centred, schnet, painn], optional=True, default_tag="pseudo_atom",
                 doc="The model family.")], doc="The model: species, family and its hyperparameters.")
 

@@ -7,6 +7,7 @@ from typing import Callable, Dict, Iterable, List, Tuple
 import torch
 from torch import nn
 
+from ..choices import PRECISIONS
 from ..errors import DeepChargeError
 
 MODEL_BUILDERS: Dict[str, Callable[..., torch.nn.Module]] = {}
@@ -98,7 +99,7 @@ def build_model(model_config: dict) -> torch.nn.Module:
     return MODEL_BUILDERS[model_config["type"]].from_config(model_config)
 
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {name: getattr(torch, name) for name in PRECISIONS}
 """Model precisions by their input-file names (the input schema's choices)."""
 
 

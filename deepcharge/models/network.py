@@ -5,15 +5,9 @@ from typing import List, Optional
 import torch
 from torch import nn
 
+from ..choices import ACTIVATION_FUNCTIONS
 
-ACTIVATIONS = {
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "relu": nn.ReLU,
-    "softplus": nn.Softplus,
-    "sigmoid": nn.Sigmoid,
-}
+ACTIVATIONS = {name: getattr(nn, module) for name, module in ACTIVATION_FUNCTIONS.items()}
 """Activation modules by their input-file names (the input schema's choices)."""
 
 
