@@ -10,8 +10,12 @@ dtype of the inputs.
 
 import itertools
 import math
+from typing import Sequence, Tuple
 
 import torch
+
+Pairs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""(first index LongTensor(E), second index LongTensor(E), vectors Tensor(E, 3))."""
 
 _BINS_PER_RCUT = 3
 # Bins are a hair larger than rcut / _BINS_PER_RCUT so that rounding in the bin assignment can
@@ -22,7 +26,8 @@ _TILE = 32
 _MAX_CANDIDATES = 2**20
 
 
-def probe_neighbours(probes, positions, cell, pbc, rcut):
+def probe_neighbours(probes: torch.Tensor, positions: torch.Tensor, cell: torch.Tensor, pbc: Sequence[bool],
+                     rcut: float) -> Pairs:
     """Atoms (with periodic images) within rcut of each probe point.
 
     probes: (P,3) Cartesian Å; positions: (N,3); cell: (3,3) rows are lattice vectors;
@@ -35,7 +40,7 @@ def probe_neighbours(probes, positions, cell, pbc, rcut):
     return _pairs(probes, positions, cell, pbc, rcut)
 
 
-def atom_neighbours(positions, cell, pbc, rcut):
+def atom_neighbours(positions: torch.Tensor, cell: torch.Tensor, pbc: Sequence[bool], rcut: float) -> Pairs:
     """Atom pairs (centre i, neighbour j image) within rcut, without each atom's zero-shift self pair.
 
     Returns (i LongTensor(E), j LongTensor(E), vectors Tensor(E,3)) with
@@ -46,7 +51,8 @@ def atom_neighbours(positions, cell, pbc, rcut):
     return i[keep], j[keep], vectors[keep]
 
 
-def pad_by_type(probe_index, atom_index, vectors, atom_types, sel, nprobes):
+def pad_by_type(probe_index: torch.Tensor, atom_index: torch.Tensor, vectors: torch.Tensor, atom_types: torch.Tensor,
+                sel: Sequence[int], nprobes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-probe neighbour slots grouped by type, nearest first.
 
     Slots of type t are the block [sum(sel[:t]), sum(sel[:t+1])); beyond sel[t] neighbours of a

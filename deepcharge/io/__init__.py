@@ -7,6 +7,7 @@ XCrySDen XSF), plain or gzip. Anything else ASE can read is accepted as a bare s
 import os
 
 from deepcharge.errors import FileFormatError
+from deepcharge.io.files import PathLike
 from deepcharge.io.chgcar import read_chgcar, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
 from deepcharge.io.formats import FORMATS, detect_format, format_by_content, output_format
@@ -37,12 +38,12 @@ def _require_file(path):
         raise FileFormatError(path, "no such file")
 
 
-def is_density_file(path) -> bool:
+def is_density_file(path: PathLike) -> bool:
     """True if ``path`` holds a density file of a format in the table (judged by content)."""
     return os.path.isfile(path) and format_by_content(path) is not None
 
 
-def read_density(path, block="total") -> Snapshot:
+def read_density(path: PathLike, block: str = "total") -> Snapshot:
     """Read a density file of any format in :data:`FORMATS` (plain or gzip) into a Snapshot, density in e/Å³.
 
     The format comes from the name, else from the content; what a file cannot say for itself (a VASP 4 file's
@@ -58,12 +59,12 @@ def read_density(path, block="total") -> Snapshot:
     return snapshot
 
 
-def write_density(path, snapshot: Snapshot) -> None:
+def write_density(path: PathLike, snapshot: Snapshot) -> None:
     """Write ``snapshot`` in the format its name chooses (see :func:`output_format`; gzip for .gz), atomically."""
     output_format(path).write(path, snapshot)
 
 
-def read_structure(path) -> Snapshot:
+def read_structure(path: PathLike) -> Snapshot:
     """A structure from a density file (judged by content; density kept) or any file ASE reads (density None)."""
     _require_file(path)
     fmt = format_by_content(path) if os.path.isfile(path) else None

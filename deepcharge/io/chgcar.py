@@ -6,12 +6,13 @@ magnetisation (after a line of per-atom values); non-collinear files hold three 
 """
 
 import io
-from typing import Iterable, NamedTuple, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence, TextIO
 
 import numpy as np
 from ase.data import chemical_symbols
 
 from deepcharge.errors import DeepChargeError, FileFormatError
+from deepcharge.io.files import PathLike
 from deepcharge.io.files import line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
 from deepcharge.snapshot import Snapshot
 
@@ -73,7 +74,7 @@ def _ints(fields):
         return None
 
 
-def read_header(stream, path) -> PoscarHeader:
+def read_header(stream: TextIO, path: PathLike) -> PoscarHeader:
     """Parse the POSCAR header from a text ``stream``, leaving it positioned after the positions."""
     lines = _Lines(stream, path)
     comment = lines.next().strip()
@@ -234,7 +235,7 @@ def _scan_blocks(tokens, path):
     return dims, blocks
 
 
-def read_chgcar(path, block="total", symbols: Optional[Sequence[str]] = None) -> Snapshot:
+def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence[str]] = None) -> Snapshot:
     """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
 
     ``block`` picks "total" (default), "magnetization" (collinear spin) or "mx"/"my"/"mz"
@@ -288,7 +289,7 @@ class Augmentation(NamedTuple):
 AUGMENTATION_TOLERANCE = 0.01
 
 
-def read_augmentation(path, symbols: Optional[Sequence[str]] = None) -> Augmentation:
+def read_augmentation(path: PathLike, symbols: Optional[Sequence[str]] = None) -> Augmentation:
     """The atoms and the part after the total grid of the VASP CHGCAR ``path`` (plain or gzip); see
     :class:`Augmentation`. ``symbols`` as for :func:`read_chgcar`."""
     data = read_bytes(path)
@@ -384,7 +385,7 @@ def format_values(values: np.ndarray, per_line=5) -> bytes:
     return lines.tobytes() + tail
 
 
-def write_chgcar(path, snapshot: Snapshot, comment: Optional[str] = None) -> None:
+def write_chgcar(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None) -> None:
     """Write ``snapshot`` as a VASP 5 CHGCAR (gzip if the name ends in .gz), atomically.
 
     Values are ρ·V, 5 per line, x fastest. Atom positions are shifted by ``-snapshot.origin`` so that
@@ -398,7 +399,7 @@ def write_chgcar(path, snapshot: Snapshot, comment: Optional[str] = None) -> Non
     write_chgcar_blocks(path, snapshot, snapshot.density.shape, blocks, comment)
 
 
-def write_chgcar_blocks(path, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
+def write_chgcar_blocks(path: PathLike, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
                         comment: Optional[str] = None, augmentation: Optional[Augmentation] = None) -> None:
     """Write a CHGCAR whose density (e/Å³, x fastest) arrives in consecutive ``blocks``, atomically; then, when
     given, ``augmentation.tail`` as it is (check it fits with :func:`check_augmentation_fits`).

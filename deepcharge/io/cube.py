@@ -14,6 +14,7 @@ from ase.data import chemical_symbols
 from ase.units import Bohr
 
 from deepcharge.errors import FileFormatError
+from deepcharge.io.files import PathLike
 from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
 from deepcharge.snapshot import Snapshot
 
@@ -45,7 +46,7 @@ def _orbital_indices(tokens, path):
     return indices, 1 + count
 
 
-def read_cube(path) -> Snapshot:
+def read_cube(path: PathLike) -> Snapshot:
     """Read a Gaussian cube file (plain or gzip); the first data set is returned in e/Å³.
 
     The cell is n_i × voxel_i, the origin is kept, and the structure is taken as periodic.
@@ -114,7 +115,7 @@ def _row_template(nz, per_line=6):
     return ("%13.5E" * per_line + "\n") * full + ("%13.5E" * rest + "\n" if rest else "")
 
 
-def write_cube(path, snapshot: Snapshot, comment: Optional[str] = None) -> None:
+def write_cube(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None) -> None:
     """Write ``snapshot`` as a Gaussian cube (Bohr, e/Bohr³; gzip if the name ends in .gz), atomically."""
     if snapshot.density is None:
         raise FileFormatError(path, "cannot write a cube: the snapshot has no density")

@@ -5,12 +5,15 @@ import gzip
 import io
 import os
 import zlib
-from typing import Callable, Optional
+from typing import BinaryIO, Callable, Iterator, Optional, TextIO, Union
 
 import numpy as np
 
 from deepcharge.errors import FileFormatError
 from deepcharge.utils import atomic_path
+
+PathLike = Union[str, "os.PathLike[str]"]
+"""A file name: a string or a path object."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -20,7 +23,7 @@ def _is_gzip(path) -> bool:
         return handle.read(2) == _GZIP_MAGIC
 
 
-def open_text(path):
+def open_text(path: PathLike) -> TextIO:
     """Open ``path`` for reading text, gunzipping it when it is gzip data (whatever its name)."""
     try:
         if _is_gzip(path):
@@ -38,7 +41,7 @@ def _cannot_open(path, err: OSError) -> FileFormatError:
     return FileFormatError(path, f"cannot read: {err.strerror or err}")
 
 
-def read_text(path) -> str:
+def read_text(path: PathLike) -> str:
     """The whole text of ``path`` (gzip data is decompressed)."""
     handle = open_text(path)
     try:
@@ -48,7 +51,7 @@ def read_text(path) -> str:
         raise FileFormatError(path, f"corrupt or truncated gzip data ({err})") from None
 
 
-def read_bytes(path) -> bytes:
+def read_bytes(path: PathLike) -> bytes:
     """The bytes of ``path`` (gzip data is decompressed)."""
     try:
         with open(path, "rb") as handle:
@@ -63,14 +66,14 @@ def read_bytes(path) -> bytes:
         raise FileFormatError(path, f"corrupt or truncated gzip data ({err})") from None
 
 
-def write_atomic(path, data: bytes, compress=None) -> None:
+def write_atomic(path: PathLike, data: bytes, compress: Optional[bool] = None) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`open_atomic_binary`; gzipped for .gz names)."""
     with open_atomic_binary(path, compress) as handle:
         handle.write(data)
 
 
 @contextlib.contextmanager
-def open_atomic_binary(path, compress=None):
+def open_atomic_binary(path: PathLike, compress: Optional[bool] = None) -> Iterator[BinaryIO]:
     """A binary handle on a temporary file that replaces ``path`` when the block ends without error.
 
     The stream is gzipped when ``compress`` is true, or when it is None and the name ends in ``.gz``; the gzip

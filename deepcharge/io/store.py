@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from deepcharge.errors import FileFormatError
+from deepcharge.io.files import PathLike
 from deepcharge.io.formats import strip_format_suffix
 from deepcharge.snapshot import Snapshot
 from deepcharge.utils import atomic_path
@@ -107,7 +108,7 @@ def check_store_name(path, name, names: Optional[List[str]] = None) -> None:
         raise FileFormatError(path, f"no snapshot `{name}` in the store (it holds: {shown or 'nothing'})")
 
 
-def read_store_snapshot(path, name, block=None) -> Snapshot:
+def read_store_snapshot(path: PathLike, name: str, block: Optional[str] = None) -> Snapshot:
     """Snapshot ``name`` of the store at ``path``; its source reads ``<path>::<name>``.
 
     ``block``, when given, must be the density block the snapshot was stored with (``convert --density-block``).
@@ -156,7 +157,8 @@ def _stored_digests(path) -> dict:
         return {group.attrs["sha256"]: name for name, group in store["snapshots"].items()}
 
 
-def write_store(path, snapshots_with_provenance: Iterable[StoreItem], append=False) -> List[Optional[str]]:
+def write_store(path: PathLike, snapshots_with_provenance: Iterable[StoreItem],
+                append: bool = False) -> List[Optional[str]]:
     """Store every item in ``path``; returns the name each got (None: skipped, its source already stored).
 
     Names come from the source file names (see :func:`snapshot_name`), made unique. With ``append`` the

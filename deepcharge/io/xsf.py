@@ -16,6 +16,7 @@ from ase import units
 from ase.data import atomic_numbers, chemical_symbols
 
 from deepcharge.errors import FileFormatError
+from deepcharge.io.files import PathLike
 from deepcharge.io.chgcar import format_values
 from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
 from deepcharge.reading import XSF_UNITS
@@ -178,7 +179,7 @@ def _periodic_axes(grid: _Grid, cell: np.ndarray, path) -> Tuple[int, int, int]:
     return tuple(points)
 
 
-def read_xsf(path, unit: str = "e/A3") -> Snapshot:
+def read_xsf(path: PathLike, unit: str = "e/A3") -> Snapshot:
     """Read an XSF file (plain or gzip): its structure and its first 3D datagrid (values in ``unit``, a key of
     :data:`deepcharge.reading.XSF_UNITS`), returned in e/Å³; density None when the file holds no grid.
 
@@ -237,7 +238,7 @@ def read_xsf(path, unit: str = "e/A3") -> Snapshot:
                     source=str(path), spin_blocks=tuple(g.name for g in grids))
 
 
-def write_xsf(path, snapshot: Snapshot, comment: Optional[str] = None) -> None:
+def write_xsf(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None) -> None:
     """Write ``snapshot`` as a periodic XSF (``CRYSTAL``, end planes repeated, e/Å³; gzip for .gz), atomically."""
     if snapshot.density is None:
         raise FileFormatError(path, "cannot write an XSF: the snapshot has no density")
