@@ -20,13 +20,12 @@ import torch
 
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.config import load_input_file, normalize
-from deepcharge.data.inputs import InputSpec, Structure, max_neighbour_counts, probe_inputs
+from deepcharge.data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts, probe_inputs
 from deepcharge.data.sampler import draw_probes
 from deepcharge.data.systems import load_system, system_label
 from deepcharge.errors import DeepChargeError
 from deepcharge.models import build_model
 from deepcharge.models.radial_baseline import least_squares
-from deepcharge.train.trainer import auto_sel
 from deepcharge.utils import write_json
 
 CHUNK = 4096

@@ -1,5 +1,6 @@
 """From a snapshot and probe points to the tensors a model takes: the one place that builds model inputs."""
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -132,3 +133,8 @@ def max_neighbour_counts(structure: Structure, probes: torch.Tensor, rcut: float
                              torch.ones_like(probe_index), accumulate=True)
         counts = torch.maximum(counts, per_probe.max(dim=0).values)
     return counts
+
+
+def auto_sel(counts: torch.Tensor) -> List[int]:
+    """DeePMD-kit's ``sel: auto``: largest neighbour count × 1.1, rounded up to a multiple of 4."""
+    return [max(4, int(math.ceil(int(c) * 1.1 / 4.0) * 4)) for c in counts]

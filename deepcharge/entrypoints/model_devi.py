@@ -15,10 +15,10 @@ import numpy as np
 from ..data.snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
+from ..infer.grid import bare_structure, check_writable, grid_shape_for, write_grid
 from ..infer.predictor import Predictor
 from ..io import output_format
 from ..utils import atomic_path, numbered_names, tagged_name
-from .predict import bare_structure, check_writable, grid_shape_for, write_grid
 
 log = logging.getLogger("deepcharge")
 

@@ -1,67 +1,25 @@
 """``deepcharge predict``: the density of a structure on a grid, written in the format the output name chooses."""
 
 import logging
-import math
-import os
 import time
-from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 from tqdm import tqdm
 
+from .. import distributed
 from ..data.snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
+from ..infer.grid import bare_structure, check_writable, grid_shape_for, grid_values, write_grid
 from ..infer.predictor import Predictor
 from ..io import output_format
+from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation
 from ..io.formats import density_format
-from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation, write_chgcar_blocks
 from ..reading import current_read_options
-from ..train import distributed
 from ..utils import numbered_names
 
 log = logging.getLogger("deepcharge")
-
-
-def fft_friendly_size(minimum: int) -> int:
-    """The smallest n ≥ ``minimum`` whose only prime factors are 2, 3 and 5 (grid sizes FFTs handle fast, the kind
-    plane-wave codes choose: VASP, Quantum ESPRESSO)."""
-    size = max(1, minimum)
-    while True:
-        rest = size
-        for factor in (2, 3, 5):
-            while rest % factor == 0:
-                rest //= factor
-        if rest == 1:
-            return size
-        size += 1
-
-
-def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: Optional[float]):
-    """``grid`` as given, else per axis the smallest FFT-friendly size with spacing at most ``spacing``
-    (:func:`fft_friendly_size` of ⌈|a_i|/spacing⌉), else the structure file's own grid."""
-    if grid:
-        if len(grid) != 3 or min(grid) <= 0:
-            raise DeepChargeError(f"--grid needs three positive integers, got {list(grid)}")
-        return tuple(int(n) for n in grid)
-    if spacing:
-        if spacing <= 0:
-            raise DeepChargeError(f"--spacing must be positive, got {spacing}")
-        return tuple(fft_friendly_size(math.ceil(np.linalg.norm(a) / spacing)) for a in snapshot.cell)
-    if snapshot.grid_shape:
-        return snapshot.grid_shape
-    raise DeepChargeError(f"{snapshot.source}: carries no grid; give --grid NX NY NZ or --spacing H (Å)")
-
-
-def check_writable(output: str):
-    """Fail before the expensive work when the output cannot be written (or no writer takes its name)."""
-    output_format(output)
-    folder = Path(output).resolve().parent
-    if not folder.is_dir():
-        raise DeepChargeError(f"{output}: cannot write (directory {folder} does not exist)")
-    if not os.access(folder, os.W_OK):
-        raise DeepChargeError(f"{output}: cannot write (directory {folder} is not writable)")
 
 
 def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto",
@@ -139,41 +97,3 @@ def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=No
     return summary
 
 
-def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
-    """``snapshot``'s structure without its density, named after the file it will be written to."""
-    return Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
-                    pbc=snapshot.pbc, origin=snapshot.origin, source=str(output))
-
-
-def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-               augmentation: Optional[Augmentation] = None):
-    """Write values on the grid ``shape`` that arrive in consecutive ``blocks``, in the order of the format the
-    name chooses (streamed where its writer takes blocks, as the CHGCAR's does; else assembled first),
-    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid."""
-    fmt = output_format(output)
-    if augmentation is not None:
-        write_chgcar_blocks(output, structure, shape, blocks, augmentation=augmentation)
-    elif fmt.write_blocks is not None:
-        fmt.write_blocks(output, structure, shape, blocks)
-    else:
-        structure.density = np.concatenate(list(blocks)).reshape(shape, order=fmt.order)
-        fmt.write(output, structure)
-
-
-def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:
-    """The density on the grid in consecutive chunks of ``order`` ("F": x fastest, as CHGCAR; "C": z fastest).
-
-    Under torchrun the ranks take turns at the chunks and rank 0 receives them in order (the other ranks
-    yield nothing), so the output is written by one process while all of them compute.
-    """
-    rank, size = distributed.rank_and_size()
-    chunks = predictor.iter_grid(snapshot, shape, order=order, part=(rank, size))
-    if size == 1:
-        for _, values in chunks:
-            yield values
-        return
-    for _ in range(0, predictor.chunk_count(shape), size):
-        gathered = distributed.gather_to_main(next(chunks, (None, None))[1])
-        for values in gathered:
-            if values is not None:
-                yield values

@@ -9,7 +9,7 @@ from typing import List, Optional
 import torch
 
 from ..analysis.metrics import DensityErrors
-from ..data.inputs import InputSpec, Structure, max_neighbour_counts
+from ..data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
 from ..data.pool import TrainingPool
 from ..data.probe_set import ProbeSet
 from ..data.sampler import batch_indices, draw_probes, sample_grid_indices
@@ -17,7 +17,7 @@ from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
 from ..models.base import DTYPES, load_weights
-from . import distributed
+from .. import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
 from .lr import effective_decay_steps, exp_decay
@@ -30,11 +30,6 @@ MONITOR_PROBES = 10000
 STAT_PROBES = 20000
 # probes per forward pass when evaluating
 EVAL_CHUNK = 8192
-
-
-def auto_sel(counts: torch.Tensor) -> List[int]:
-    """DeePMD-kit's ``sel: auto``: largest neighbour count × 1.1, rounded up to a multiple of 4."""
-    return [max(4, int(math.ceil(int(c) * 1.1 / 4.0) * 4)) for c in counts]
 
 
 class Trainer:
