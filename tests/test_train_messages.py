@@ -50,8 +50,8 @@ def scripted_validation(monkeypatch, values):
     scripted = iter(values)
     original = trainer_module.Trainer.evaluate
 
-    def evaluate(self, probe_set):
-        errors = original(self, probe_set)
+    def evaluate(self, probe_set, *chunk):
+        errors = original(self, probe_set, *chunk)
         if probe_set is self.valid_set:
             errors = DensityErrors()
             errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))

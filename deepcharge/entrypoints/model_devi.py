@@ -12,6 +12,7 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
+from ..chunks import SPOOL_CHUNK
 from ..data.snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
@@ -23,8 +24,6 @@ from ..utils import atomic_path, numbered_names, tagged_name
 log = logging.getLogger("deepcharge")
 
 TABLE_COLUMNS = ["frame", "max_devi_rho", "min_devi_rho", "avg_devi_rho", "int_devi_rho", "electrons"]
-# values per read when the spooled deviation is written out
-SPOOL_BLOCK = 1 << 16
 
 
 def table_name(output: str) -> str:
@@ -93,7 +92,7 @@ def deviation_files(predictors: List[Predictor], snapshot: Snapshot, mean_output
 def spooled(spool) -> Iterator[np.ndarray]:
     """The float64 values written to ``spool``, read back in blocks."""
     while True:
-        data = spool.read(8 * SPOOL_BLOCK)
+        data = spool.read(8 * SPOOL_CHUNK)
         if not data:
             return
         yield np.frombuffer(data, dtype=np.float64)

@@ -9,6 +9,7 @@ from typing import List, Optional
 import torch
 
 from ..analysis.metrics import DensityErrors
+from ..chunks import EVALUATION_CHUNK
 from ..data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
 from ..data.pool import TrainingPool
 from ..data.probe_set import ProbeSet
@@ -28,8 +29,6 @@ log = logging.getLogger("deepcharge")
 MONITOR_PROBES = 10000
 # probes used to compute descriptor statistics
 STAT_PROBES = 20000
-# probes per forward pass when evaluating
-EVAL_CHUNK = 8192
 
 
 class Trainer:
@@ -161,15 +160,21 @@ class Trainer:
             raise DeepChargeError(f"{flag}: the checkpoint's model section differs from this input's; "
                                   f"use the same `model` section (see the checkpoint run's out.json)")
 
-    def evaluate(self, probe_set: ProbeSet) -> DensityErrors:
-        """Errors of the current model on a whole probe set."""
+    def evaluate(self, probe_set: ProbeSet, chunk: int = EVALUATION_CHUNK) -> DensityErrors:
+        """Errors of the current model on a whole probe set, ``chunk`` probes per forward pass."""
         errors = DensityErrors()
         self.model.eval()
         with torch.no_grad():
-            for _, inputs, density in probe_set.chunks(EVAL_CHUNK):
+            for _, inputs, density in probe_set.chunks(chunk):
                 errors.add(density, self.model(inputs))
         self.model.train()
         return errors
+
+    def _validation_errors(self) -> Optional[DensityErrors]:
+        """Errors on the validation set (None without one), ``validation_data.batch_size`` probes per pass."""
+        if self.valid_set is None:
+            return None
+        return self.evaluate(self.valid_set, self.config["training"]["validation_data"]["batch_size"])
 
     def _state(self, step: int) -> dict:
         return {
@@ -195,7 +200,7 @@ class Trainer:
         checkpoint_path, done = None, self.start_step
         tick, tick_step = time.perf_counter(), self.start_step
         if self.start_step == 0 and main:
-            valid_errors = self.valid_set and self.evaluate(self.valid_set)
+            valid_errors = self._validation_errors()
             train_errors = self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES))
             lcurve.write(0, train_errors, valid_errors, self._lr(0), self.wall_time)
             shown = valid_errors or train_errors
@@ -224,7 +229,7 @@ class Trainer:
                 rate = (done - tick_step) / max(now - tick, 1e-9)
                 tick, tick_step = now, done
                 train_errors = self.evaluate(probes.head(MONITOR_PROBES))
-                valid_errors = self.valid_set and self.evaluate(self.valid_set)
+                valid_errors = self._validation_errors()
                 lcurve.write(done, train_errors, valid_errors, lr, self.wall_time)
                 shown = valid_errors or train_errors
                 log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %.1f steps/s  ETA %s", done,
