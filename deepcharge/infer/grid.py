@@ -8,6 +8,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from .. import distributed
+from ..chunks import SPOOL_CHUNK
 from ..data.snapshot import Snapshot
 from ..errors import DeepChargeError
 from ..io import output_format
@@ -93,3 +94,12 @@ def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> 
         for values in gathered:
             if values is not None:
                 yield values
+
+
+def spooled(spool) -> Iterator[np.ndarray]:
+    """The float64 values written to ``spool``, read back in blocks."""
+    while True:
+        data = spool.read(8 * SPOOL_CHUNK)
+        if not data:
+            return
+        yield np.frombuffer(data, dtype=np.float64)
