@@ -11,15 +11,52 @@ from .errors import DeepChargeError
 from .reading import XSF_UNITS, read_options
 
 
-def add_read_options(parser: argparse.ArgumentParser) -> None:
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's formatter that appends ``(default: X)`` to an option's help, except where there is no default
+    to show (None, a flag's False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def read_file_options() -> argparse.ArgumentParser:
     """The options that say what density files cannot: a VASP 4 file's species, an XSF file's unit."""
-    group = parser.add_argument_group("density files")
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("density files")
     group.add_argument("--species", nargs="+", metavar="SYMBOL",
                        help="elements of a VASP 4 CHGCAR's species (its header has no species line), in the order "
                             "of its counts line, e.g. --species Ga As")
     group.add_argument("--xsf-unit", choices=list(XSF_UNITS), default="e/A3",
-                       help="unit of XSF datagrid values, which XSF leaves open (default e/A3; `info` shows the "
-                            "electrons it gives)")
+                       help="unit of XSF datagrid values, which XSF leaves open (`info` shows the electrons it gives)")
+    return options
+
+
+def device_option() -> argparse.ArgumentParser:
+    """``--device``, for the commands that run a frozen model."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    return options
+
+
+def model_option() -> argparse.ArgumentParser:
+    """``-m/--model``: one frozen model (``--models``, model-devi's spelling, works too)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model")
+    options.add_argument("--models", dest="model", help=argparse.SUPPRESS)
+    return options
+
+
+def grid_options() -> argparse.ArgumentParser:
+    """``--grid`` or ``--spacing``: the grid a density is predicted on (else the structure file's own)."""
+    options = argparse.ArgumentParser(add_help=False)
+    where = options.add_mutually_exclusive_group()
+    where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
+    where.add_argument("--spacing", type=float, metavar="H",
+                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
+                            "that meets it")
+    return options
 
 
 # thread settings the command line chooses where the environment leaves them unset, before torch (and its OpenMP)
@@ -40,7 +77,8 @@ def _log_options(default) -> argparse.ArgumentParser:
     an option given before the subcommand name is kept."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("-v", "--log-level", type=str.upper, choices=LOG_LEVELS,
-                         default="INFO" if default else argparse.SUPPRESS, help="logging verbosity (default INFO)")
+                         default="INFO" if default else argparse.SUPPRESS,
+                         help="logging verbosity" if default else "logging verbosity (default: INFO)")
     options.add_argument("-l", "--log-path", metavar="FILE", default=None if default else argparse.SUPPRESS,
                          help="also write the log to FILE (as dp -l); by default it goes to the terminal only")
     return options
@@ -48,63 +86,55 @@ def _log_options(default) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="deepcharge", parents=[_log_options(default=True)],
+        prog="deepcharge", parents=[_log_options(default=True)], formatter_class=HelpFormatter,
         description="Learn DFT electron densities on grids and predict them for new structures.",
         epilog="Threads: deepcharge sets OMP_WAIT_POLICY=PASSIVE unless the environment sets it; OMP_NUM_THREADS "
                "chooses the number of threads (default: one per core).")
     parser.add_argument("--version", action="version", version=f"deepcharge {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    add_parser = commands.add_parser
+    log_options, reads, device, model, grid = (_log_options(default=False), read_file_options(), device_option(),
+                                               model_option(), grid_options())
 
-    def add_command(name, **kwargs):
-        return add_parser(name, parents=[_log_options(default=False)], **kwargs)
+    def command(name, help, parents=()):
+        return commands.add_parser(name, help=help, parents=[log_options, *parents], formatter_class=HelpFormatter)
 
-    commands.add_parser = add_command
-
-    train = commands.add_parser("train", help="train a model from an input file (JSON or YAML)")
+    train = command("train", "train a model from an input file (JSON or YAML)", [reads])
     train.add_argument("INPUT", help="input file (JSON or YAML) with sections model, learning_rate, loss, training")
     group = train.add_mutually_exclusive_group()
     group.add_argument("-r", "--restart", metavar="CKPT", help="continue a run from its checkpoint")
     group.add_argument("-i", "--init-model", metavar="CKPT", help="start from a checkpoint's weights")
-    train.add_argument("-o", "--output", default="out.json", help="normalised input written here (out.json)")
+    train.add_argument("-o", "--output", default="out.json", help="normalised input written here")
 
-    freeze = commands.add_parser("freeze", help="checkpoint → self-contained TorchScript model file")
+    freeze = command("freeze", "checkpoint → self-contained TorchScript model file")
     freeze.add_argument("-c", "--checkpoint", default=".",
-                        help="checkpoint file, or the directory training ran in (default .); an ensemble's "
-                             "directory freezes every member_<i>/ to OUTPUT_<i> (frozen_model_<i>.pth)")
-    freeze.add_argument("-o", "--output", default="frozen_model.pth", help="frozen model file (frozen_model.pth)")
+                        help="checkpoint file, or the directory training ran in; an ensemble's directory freezes "
+                             "every member_<i>/ to OUTPUT_<i> (frozen_model_<i>.pth)")
+    freeze.add_argument("-o", "--output", default="frozen_model.pth", help="frozen model file")
 
-    compress = commands.add_parser(
-        "compress", help="frozen pseudo_atom model → faster model with tabulated embedding nets (as dp compress)")
-    compress.add_argument("-i", "--input", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
-    compress.add_argument("-o", "--output", default="frozen_model_compressed.pth",
-                          help="compressed model (frozen_model_compressed.pth)")
+    compress = command("compress", "frozen pseudo_atom model → faster model with tabulated embedding nets "
+                                   "(as dp compress)")
+    compress.add_argument("-i", "--input", default="frozen_model.pth", help="frozen model")
+    compress.add_argument("-o", "--output", default="frozen_model_compressed.pth", help="compressed model")
     compress.add_argument("-s", "--step", type=float, default=0.01,
-                          help="stride of the table in the normalised s (0.01); 10× that in the extrapolated part")
+                          help="stride of the table in the normalised s; 10× that in the extrapolated part")
     compress.add_argument("-e", "--extrapolate", type=float, default=5.0,
-                          help="the table reaches this multiple of the largest normalised s a probe can have (5)")
+                          help="the table reaches this multiple of the largest normalised s a probe can have")
     compress.add_argument("--min-distance", type=float, metavar="R",
                           help="closest probe–atom distance (Å) the table covers; default 0 (a probe on an atom), "
                                "which needs env_protection > 0")
 
-    test = commands.add_parser("test", help="errors of a frozen model on density files")
-    test.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
-    test.add_argument("--models", dest="model", help=argparse.SUPPRESS)  # model-devi's spelling
+    test = command("test", "errors of a frozen model on density files", [model, device, reads])
     test.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
                       help="density files, globs, directories, stores or STORE::NAME")
-    test.add_argument("-n", "--numb-points", type=int, default=0,
-                      help="random grid points per file; 0 (default) takes all")
+    test.add_argument("-n", "--numb-points", type=int, default=0, help="random grid points per file; 0 takes all")
     test.add_argument("-d", "--detail-file", metavar="PREFIX", help="write per-point detail to PREFIX.<file>.out")
     test.add_argument("--json", metavar="OUT", help="write the metrics as JSON")
     test.add_argument("--seed", type=int, default=0, help="seed of the -n point sample")
     test.add_argument("--conserve-electrons", action="store_true",
                       help="rescale each prediction to the electrons its structure should hold (training data's "
                            "electrons per atom of each species); the raw integral is reported too")
-    test.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
-    predict = commands.add_parser("predict", help="predict a density file for a structure")
-    predict.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model (frozen_model.pth)")
-    predict.add_argument("--models", dest="model", help=argparse.SUPPRESS)  # model-devi's spelling
+    predict = command("predict", "predict a density file for a structure", [model, grid, device, reads])
     predict.add_argument("-s", "--structure", required=True,
                          help="density file or STORE::NAME (its structure and grid), any structure file ASE reads "
                               "(every frame), or a DeePMD system directory")
@@ -114,11 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", required=True,
                          help="OUT.CHGCAR (VASP layout), OUT.cube or OUT.xsf, each also .gz; several frames give "
                               "OUT_<frame>.CHGCAR, ...")
-    where = predict.add_mutually_exclusive_group()
-    where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
-    where.add_argument("--spacing", type=float, metavar="H",
-                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
-                            "that meets it")
     conserve = predict.add_mutually_exclusive_group()
     conserve.add_argument("--electrons", type=float, metavar="N",
                           help="rescale the predicted density to integrate to N electrons")
@@ -128,9 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--augmentation-from", metavar="CHGCAR",
                          help="write the PAW augmentation occupancies of this VASP CHGCAR of the same atoms after the "
                               "predicted grid (and its magnetisation, for a spin-polarised one), for ICHARG = 1")
-    predict.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
-    devi = commands.add_parser("model-devi", help="an ensemble's mean density and deviation on grids, as dp model-devi")
+    devi = command("model-devi", "an ensemble's mean density and deviation on grids, as dp model-devi",
+                   [grid, device, reads])
     devi.add_argument("-m", "--models", nargs="+", required=True, metavar="MODEL",
                       help="frozen models of one ensemble (the same type_map), e.g. frozen_model_*.pth (test's "
                            "spelling --model works too)")
@@ -140,14 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     devi.add_argument("-o", "--output", required=True,
                       help="OUT.CHGCAR, OUT.cube or OUT.xsf: writes OUT_mean.CHGCAR, OUT_devi.CHGCAR (σ per point) "
                            "and the table OUT_model_devi.out; several structures give OUT_mean_<i>.CHGCAR, ...")
-    where = devi.add_mutually_exclusive_group()
-    where.add_argument("--grid", nargs=3, type=int, metavar=("NX", "NY", "NZ"), help="grid points per axis")
-    where.add_argument("--spacing", type=float, metavar="H",
-                       help="largest grid spacing in Å: each axis takes the smallest size made of factors 2, 3 and 5 "
-                            "that meets it")
-    devi.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
-    compare = commands.add_parser("compare", help="several models on the same grid points: tables and figures")
+    compare = command("compare", "several models on the same grid points: tables and figures", [device, reads])
     source = compare.add_mutually_exclusive_group(required=True)
     source.add_argument("-m", "--model", nargs="+", metavar="MODEL", help="frozen models")
     source.add_argument("--models", dest="model", nargs="+", help=argparse.SUPPRESS)  # model-devi's spelling
@@ -155,98 +174,125 @@ def build_parser() -> argparse.ArgumentParser:
                         help="input files: each is trained and frozen in OUTPUT/train_<name>/ first")
     compare.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
                          help="density files, globs, directories, stores or STORE::NAME (as test -s)")
-    compare.add_argument("-o", "--output", default="compare", help="output directory (compare)")
+    compare.add_argument("-o", "--output", default="compare", help="output directory")
     compare.add_argument("-n", "--numb-points", type=int, default=0,
-                         help="random grid points per file, the same for every model; 0 (default) takes all")
+                         help="random grid points per file, the same for every model; 0 takes all")
     compare.add_argument("--seed", type=int,
                          help="seed of the -n point sample (default 0); with -i also every input's training.seed")
     compare.add_argument("--slice-file", metavar="FILE", help="density file shown in slice.png (the first of -s)")
-    compare.add_argument("--plane", choices=["xy", "xz", "yz"], default="xy", help="plane of slice.png (xy)")
+    compare.add_argument("--plane", choices=["xy", "xz", "yz"], default="xy", help="plane of slice.png")
     compare.add_argument("--position", type=float, default=0.0,
-                         help="fractional position of the plane along the third axis (0.0); the nearest grid plane")
+                         help="fractional position of the plane along the third axis; the nearest grid plane")
     compare.add_argument("-c", "--checkpoint-dir", nargs="+", metavar="DIR",
                          help="with -m: the directory each model was trained in, for lcurve.png")
-    compare.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
-    info = commands.add_parser("info", help="what density files hold")
+    info = command("info", "what density files hold", [reads])
     info.add_argument("FILES", nargs="+", help="density or structure files, globs, directories, stores or STORE::NAME")
     info.add_argument("--json", metavar="OUT", help="write the summary as JSON")
 
-    convert = commands.add_parser("convert", help="density files → one dataset store (HDF5)")
+    convert = command("convert", "density files → one dataset store (HDF5)", [reads])
     convert.add_argument("FILES", nargs="+", help="density files, globs or directories (every density file inside)")
     convert.add_argument("-o", "--output", required=True, metavar="STORE", help="the store, e.g. data.h5")
     convert.add_argument("--append", action="store_true", help="add to the store (files already in it are skipped)")
     convert.add_argument("--density-block", choices=["total", "magnetization"], default="total",
-                         help="which block of spin-polarised files to store (total)")
+                         help="which block of spin-polarised files to store")
 
-    stat = commands.add_parser("neighbor-stat", help="largest neighbour counts per type, to set sel")
+    stat = command("neighbor-stat", "largest neighbour counts per type, to set sel", [reads])
     stat.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
                       help="density files, globs, directories, stores or STORE::NAME")
     stat.add_argument("-r", "--rcut", type=float, required=True, help="cut-off radius in Å")
     stat.add_argument("-t", "--type-map", nargs="+", required=True, help="element symbols, e.g. O H")
-    stat.add_argument("-n", "--numb-points", type=int, default=-1, help="random grid points per file (all)")
+    stat.add_argument("-n", "--numb-points", type=int, default=-1, help="random grid points per file; -1 takes all")
 
-    plot = commands.add_parser("plot", help="learning curves (lcurve.out) or parity plots (test -d files) as PNG")
+    plot = command("plot", "learning curves (lcurve.out) or parity plots (test -d files) as PNG")
     plot.add_argument("FILES", nargs="+", help="lcurve.out files, or detail files written by `test -d`")
-    plot.add_argument("-o", "--output", default="plot.png", help="image file (plot.png)")
+    plot.add_argument("-o", "--output", default="plot.png", help="image file")
 
-    doc = commands.add_parser("doc-train-input", help="every input key with its type, default and meaning")
+    doc = command("doc-train-input", "every input key with its type, default and meaning")
     doc.add_argument("--out-type", choices=["rst", "json", "json_schema"], default="rst",
-                     help="rst (text, the default), json (the keys as dargs encodes them) or json_schema, "
-                          "as dp doc-train-input")
-    for reader in (train, test, predict, devi, compare, info, convert, stat):
-        add_read_options(reader)
+                     help="rst (text), json (the keys as dargs encodes them) or json_schema, as dp doc-train-input")
     return parser
 
 
+# the commands, each importing its module when it runs so that ``--help`` stays fast
+def _train(args):
+    from .entrypoints.train import run_train
+    run_train(args.INPUT, restart=args.restart, init_model=args.init_model, output=args.output)
+
+
+def _freeze(args):
+    from .entrypoints.freeze import freeze_run
+    freeze_run(args.checkpoint, args.output)
+
+
+def _compress(args):
+    from .entrypoints.compress import compress_model
+    compress_model(args.input, args.output, args.step, args.extrapolate, args.min_distance)
+
+
+def _test(args):
+    from .entrypoints.test import run_test
+    run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed,
+             args.conserve_electrons)
+
+
+def _predict(args):
+    from .entrypoints.predict import run_predict
+    run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
+                args.electrons, args.conserve_electrons, args.augmentation_from)
+
+
+def _model_devi(args):
+    from .entrypoints.model_devi import run_model_devi
+    run_model_devi(args.models, args.structures, args.output, args.grid, args.spacing, args.device, args.fmt)
+
+
+def _compare(args):
+    from .entrypoints.compare import run_compare, train_and_compare
+    options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,
+               "position": args.position, "device": args.device}
+    if args.input is None:
+        run_compare(args.model, args.system, args.output, seed=args.seed or 0, checkpoint_dirs=args.checkpoint_dir,
+                    **options)
+    elif args.checkpoint_dir:
+        raise DeepChargeError("-c/--checkpoint-dir goes with -m; with -i the training directories are used")
+    else:
+        train_and_compare(args.input, args.system, args.output, args.seed, **options)
+
+
+def _info(args):
+    from .entrypoints.info import run_info
+    run_info(args.FILES, args.json)
+
+
+def _convert(args):
+    from .entrypoints.convert import run_convert
+    run_convert(args.FILES, args.output, args.append, args.density_block)
+
+
+def _neighbor_stat(args):
+    from .entrypoints.neighbor_stat import run_neighbor_stat
+    run_neighbor_stat(args.system, args.rcut, args.type_map, args.numb_points)
+
+
+def _plot(args):
+    from .analysis.plots import plot_files
+    plot_files(args.FILES, args.output)
+
+
+def _doc_train_input(args):
+    from .config import doc_train_input
+    print(doc_train_input(args.out_type))
+
+
+COMMANDS = {"train": _train, "freeze": _freeze, "compress": _compress, "test": _test, "predict": _predict,
+            "model-devi": _model_devi, "compare": _compare, "info": _info, "convert": _convert,
+            "neighbor-stat": _neighbor_stat, "plot": _plot, "doc-train-input": _doc_train_input}
+
+
 def dispatch(args: argparse.Namespace):
-    """Run the command ``args`` names (imports are local so ``--help`` stays fast)."""
-    if args.command == "train":
-        from .entrypoints.train import run_train
-        run_train(args.INPUT, restart=args.restart, init_model=args.init_model, output=args.output)
-    elif args.command == "freeze":
-        from .entrypoints.freeze import freeze_run
-        freeze_run(args.checkpoint, args.output)
-    elif args.command == "compress":
-        from .entrypoints.compress import compress_model
-        compress_model(args.input, args.output, args.step, args.extrapolate, args.min_distance)
-    elif args.command == "test":
-        from .entrypoints.test import run_test
-        run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed,
-                 args.conserve_electrons)
-    elif args.command == "predict":
-        from .entrypoints.predict import run_predict
-        run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
-                    args.electrons, args.conserve_electrons, args.augmentation_from)
-    elif args.command == "model-devi":
-        from .entrypoints.model_devi import run_model_devi
-        run_model_devi(args.models, args.structures, args.output, args.grid, args.spacing, args.device, args.fmt)
-    elif args.command == "compare":
-        from .entrypoints.compare import run_compare, train_and_compare
-        options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,
-                   "position": args.position, "device": args.device}
-        if args.input is None:
-            run_compare(args.model, args.system, args.output, seed=args.seed or 0,
-                        checkpoint_dirs=args.checkpoint_dir, **options)
-        elif args.checkpoint_dir:
-            raise DeepChargeError("-c/--checkpoint-dir goes with -m; with -i the training directories are used")
-        else:
-            train_and_compare(args.input, args.system, args.output, args.seed, **options)
-    elif args.command == "info":
-        from .entrypoints.info import run_info
-        run_info(args.FILES, args.json)
-    elif args.command == "convert":
-        from .entrypoints.convert import run_convert
-        run_convert(args.FILES, args.output, args.append, args.density_block)
-    elif args.command == "neighbor-stat":
-        from .entrypoints.neighbor_stat import run_neighbor_stat
-        run_neighbor_stat(args.system, args.rcut, args.type_map, args.numb_points)
-    elif args.command == "plot":
-        from .analysis.plots import plot_files
-        plot_files(args.FILES, args.output)
-    elif args.command == "doc-train-input":
-        from .config import doc_train_input
-        print(doc_train_input(args.out_type))
+    """Run the command ``args`` names."""
+    COMMANDS[args.command](args)
 
 
 def _log_to_file(path: Optional[str], level: str) -> Optional[logging.Handler]:

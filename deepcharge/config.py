@@ -13,6 +13,7 @@ import yaml
 from dargs import Argument, ArgumentEncoder, Variant
 from dargs.json_schema import generate_json_schema
 
+from .chunks import EVALUATION_CHUNK
 from .errors import DeepChargeError
 from .choices import ACTIVATION_FUNCTIONS, PRECISIONS
 
@@ -296,8 +297,9 @@ def sampling_args():
     ]
 
 
-def data_args(name: str, default_probes: int, doc: str, optional: bool, extra=()):
-    """``training_data`` / ``validation_data``: density files and the probes drawn from each."""
+def data_args(name: str, default_probes: int, doc: str, optional: bool, batch: tuple, extra=()):
+    """``training_data`` / ``validation_data``: density files and the probes drawn from each; ``batch`` is
+    ``batch_size``'s (default, doc)."""
     return Argument(name, dict, [
         Argument("systems", [list, str],
                  doc="Density files (CHGCAR, AECCAR, PARCHG, CHG, cube; `.gz` allowed), glob patterns, "
@@ -305,9 +307,8 @@ def data_args(name: str, default_probes: int, doc: str, optional: bool, extra=()
                      "`data.h5::NAME`: one); relative paths are taken from the input file's directory."),
         Argument("probes_per_system", int, optional=True, default=default_probes,
                  doc="Grid points drawn (uniformly, without replacement) from each file; -1 takes them all."),
-        Argument("batch_size", int, optional=True, default=1024, extra_check=_positive,
-                 extra_check_errmsg="must be positive",
-                 doc="Probe points per training step (training) or per evaluation chunk (validation)."),
+        Argument("batch_size", int, optional=True, default=batch[0], extra_check=_positive,
+                 extra_check_errmsg="must be positive", doc=batch[1]),
         Argument("density_block", str, optional=True, default="total",
                  extra_check=lambda v: v in ("total", "magnetization"),
                  extra_check_errmsg="must be \"total\" or \"magnetization\"",
@@ -336,9 +337,13 @@ def ensemble_args():
 def training_args():
     """The ``training`` section."""
     return Argument("training", dict, [
-        data_args("training_data", 100000, "The data trained on.", optional=False, extra=sampling_args()),
+        data_args("training_data", 100000, "The data trained on.", optional=False, extra=sampling_args(),
+                  batch=(1024, "Probe points per training step (the global batch: torchrun's processes share it).")),
         data_args("validation_data", 10000, "Data evaluated every `disp_freq` steps (a fixed probe set per "
-                                           "file) and written to `disp_file`.", optional=True),
+                                           "file) and written to `disp_file`.", optional=True,
+                  batch=(EVALUATION_CHUNK, "Probe points per forward pass when the validation set is evaluated "
+                                           "(DeePMD-kit's validation batch): it bounds the memory of an "
+                                           "evaluation, not its result.")),
         Argument("numb_steps", int, alias=["stop_batch", "num_steps"], extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative", doc="Number of training steps."),
         Argument("seed", [int, None], optional=True, default=None,

@@ -144,3 +144,13 @@ def test_command_line_chooses_passive_openmp_threads_unless_told(monkeypatch, ca
     chosen = {"OMP_WAIT_POLICY": "ACTIVE"}
     set_thread_defaults(chosen)
     assert chosen == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_help_shows_defaults_from_the_parser(capsys):
+    from deepcharge.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "frozen model (default: frozen_model.pth)" in text and "auto, cpu or cuda (default: auto)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text

@@ -9,7 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from deepcharge.cli import main
-from deepcharge.data.snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
 
@@ -106,7 +106,7 @@ def test_worker_threads_give_the_sequential_densities(frozen_model):
 
 
 def test_spacing_gives_the_smallest_fft_friendly_grid_that_meets_it():
-    from deepcharge.entrypoints.predict import fft_friendly_size, grid_shape_for
+    from deepcharge.infer.grid import fft_friendly_size, grid_shape_for
 
     assert [fft_friendly_size(n) for n in (1, 7, 37, 49, 73, 97, 121)] == [1, 8, 40, 50, 75, 100, 125]
     snapshot = Snapshot(cell=np.diag([5.5, 10.862, 4.0]), positions=np.zeros((1, 3)), symbols=["Si"], density=None)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepcharge.chunks import EVALUATION_CHUNK
 from deepcharge.cli import main
+from deepcharge.data.probe_set import ProbeSet
 from deepcharge.entrypoints.test import run_test
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
@@ -23,8 +25,13 @@ def read_lcurve(path):
     return np.genfromtxt(path, names=True)
 
 
-def test_train_writes_outputs(workdir):
-    assert main(["train", str(tiny_input(workdir))]) == 0
+def test_train_writes_outputs(workdir, monkeypatch):
+    chunk_sizes = set()
+    chunks = ProbeSet.chunks
+    monkeypatch.setattr(ProbeSet, "chunks", lambda self, size: chunk_sizes.add(size) or chunks(self, size))
+    validation = {"systems": [str(si64_file(1))], "probes_per_system": 500, "batch_size": 128}
+    assert main(["train", str(tiny_input(workdir, validation_data=validation))]) == 0
+    assert chunk_sizes == {128, EVALUATION_CHUNK}  # validation in its batch_size, the monitor probes in the default
     normalised = json.loads((workdir / "out.json").read_text())
     assert normalised["model"]["descriptor"]["rcut_smth"] == 0.5
     assert normalised["model"]["fitting_net"]["resnet_dt"] is True  # a default filled in

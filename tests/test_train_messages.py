@@ -39,7 +39,7 @@ def test_restarting_a_finished_run_says_so_before_loading_data(workdir, monkeypa
     def no_trainer(*args, **kwargs):
         raise AssertionError("a finished run must not build a trainer")
 
-    monkeypatch.setattr("deepcharge.entrypoints.train.Trainer", no_trainer)
+    monkeypatch.setattr("deepcharge.train.run.Trainer", no_trainer)
     caplog.set_level(logging.INFO)
     assert main(["train", str(input_file), "--restart", "model.ckpt.pt"]) == 0
     assert "already finished (step 10, numb_steps 10)" in caplog.text
@@ -50,8 +50,8 @@ def scripted_validation(monkeypatch, values):
     scripted = iter(values)
     original = trainer_module.Trainer.evaluate
 
-    def evaluate(self, probe_set):
-        errors = original(self, probe_set)
+    def evaluate(self, probe_set, *chunk):
+        errors = original(self, probe_set, *chunk)
         if probe_set is self.valid_set:
             errors = DensityErrors()
             errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))

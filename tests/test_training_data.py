@@ -74,8 +74,8 @@ def test_early_stopping_keeps_the_best_checkpoint(workdir, monkeypatch):
     scripted = iter([50.0, 40.0, 30.0, 35.0, 36.0, 37.0, 38.0])  # step 0, then every disp_freq = 5 steps
     original = trainer_module.Trainer.evaluate
 
-    def evaluate(self, probe_set):
-        errors = original(self, probe_set)
+    def evaluate(self, probe_set, *chunk):
+        errors = original(self, probe_set, *chunk)
         if probe_set is self.valid_set:
             errors = DensityErrors()
             errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))

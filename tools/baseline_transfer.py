@@ -19,24 +19,21 @@ import sys
 import torch
 
 from deepcharge.analysis.metrics import DensityErrors
+from deepcharge.chunks import STATISTICS_CHUNK
 from deepcharge.config import load_input_file, normalize
-from deepcharge.data.inputs import InputSpec, Structure, max_neighbour_counts, probe_inputs
+from deepcharge.data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts, probe_inputs
 from deepcharge.data.sampler import draw_probes
 from deepcharge.data.systems import load_system, system_label
 from deepcharge.errors import DeepChargeError
 from deepcharge.models import build_model
 from deepcharge.models.radial_baseline import least_squares
-from deepcharge.train.trainer import auto_sel
 from deepcharge.utils import write_json
-
-CHUNK = 4096
-
 
 def baseline_features(model, inputs):
     """The columns of the model's ρ₀ at the probes of ``inputs`` (see PseudoAtomModel.baseline_columns)."""
     parts = []
     with torch.no_grad():
-        for vectors, nlist in zip(inputs["probe_vectors"].split(CHUNK), inputs["probe_nlist"].split(CHUNK)):
+        for vectors, nlist in zip(inputs["probe_vectors"].split(STATISTICS_CHUNK), inputs["probe_nlist"].split(STATISTICS_CHUNK)):
             mask = nlist >= 0
             # only the three-body terms of the descriptor enter ρ₀: skip the se_e2_a embedding nets
             three_body = (torch.cat([extra(vectors, mask) for extra in model.angular], dim=1)

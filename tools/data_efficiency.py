@@ -20,11 +20,11 @@ from pathlib import Path
 
 from deepcharge.config import load_input_file, normalize
 from deepcharge.data.systems import system_label
-from deepcharge.entrypoints.freeze import freeze_model
-from deepcharge.entrypoints.test import evaluate_file
-from deepcharge.entrypoints.train import train_config
 from deepcharge.errors import DeepChargeError
+from deepcharge.infer.evaluate import evaluate_file
 from deepcharge.infer.predictor import Predictor
+from deepcharge.train.freeze import freeze_model
+from deepcharge.train.run import train_config
 from deepcharge.utils import working_directory, write_json
 
 

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from deepcharge.data.systems import expand_systems, load_system
-from deepcharge.entrypoints.test import predict_index, sample_index
+from deepcharge.infer.evaluate import predict_index, sample_index
 from deepcharge.infer.predictor import Predictor
 
 

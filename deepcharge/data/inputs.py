@@ -1,17 +1,16 @@
 """From a snapshot and probe points to the tensors a model takes: the one place that builds model inputs."""
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from ..chunks import NEIGHBOUR_SEARCH_CHUNK
 from ..errors import DeepChargeError
 from ..geometry.neighbours import atom_neighbours, pad_by_type, probe_neighbours
 from ..snapshot import Snapshot
-
-# probes per neighbour-search chunk: bounds the memory of candidate pairs
-NEIGHBOUR_CHUNK = 16384
 
 
 def atom_types(snapshot: Snapshot, type_map: Sequence[str]) -> np.ndarray:
@@ -83,8 +82,8 @@ def probe_inputs(structure: Structure, probes: torch.Tensor, spec: InputSpec) ->
     """
     vectors, nlists = [], []
     single_type = torch.zeros_like(structure.types)
-    for start in range(0, probes.shape[0], NEIGHBOUR_CHUNK):
-        chunk = probes[start:start + NEIGHBOUR_CHUNK]
+    for start in range(0, probes.shape[0], NEIGHBOUR_SEARCH_CHUNK):
+        chunk = probes[start:start + NEIGHBOUR_SEARCH_CHUNK]
         probe_index, atom_index, vec = probe_neighbours(chunk, structure.positions, structure.cell,
                                                          structure.pbc, spec.rcut)
         if spec.sel:
@@ -123,8 +122,8 @@ def merge_structures(parts: Sequence[Dict[str, torch.Tensor]]) -> Tuple[Dict[str
 def max_neighbour_counts(structure: Structure, probes: torch.Tensor, rcut: float, ntypes: int) -> torch.Tensor:
     """Largest number of atoms of each type within ``rcut`` of any of the probes."""
     counts = torch.zeros(ntypes, dtype=torch.long, device=probes.device)
-    for start in range(0, probes.shape[0], NEIGHBOUR_CHUNK):
-        chunk = probes[start:start + NEIGHBOUR_CHUNK]
+    for start in range(0, probes.shape[0], NEIGHBOUR_SEARCH_CHUNK):
+        chunk = probes[start:start + NEIGHBOUR_SEARCH_CHUNK]
         probe_index, atom_index, _ = probe_neighbours(chunk, structure.positions, structure.cell,
                                                       structure.pbc, rcut)
         per_probe = torch.zeros(chunk.shape[0], ntypes, dtype=torch.long, device=probes.device)
@@ -132,3 +131,8 @@ def max_neighbour_counts(structure: Structure, probes: torch.Tensor, rcut: float
                              torch.ones_like(probe_index), accumulate=True)
         counts = torch.maximum(counts, per_probe.max(dim=0).values)
     return counts
+
+
+def auto_sel(counts: torch.Tensor) -> List[int]:
+    """DeePMD-kit's ``sel: auto``: largest neighbour count × 1.1, rounded up to a multiple of 4."""
+    return [max(4, int(math.ceil(int(c) * 1.1 / 4.0) * 4)) for c in counts]

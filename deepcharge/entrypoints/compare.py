@@ -14,11 +14,11 @@ from ..data.inputs import atom_types
 from ..snapshot import Snapshot
 from ..data.systems import expand_systems, load_system
 from ..errors import DeepChargeError, FileFormatError
+from ..infer.evaluate import file_metrics, overall_metrics, predict_index, sample_index
 from ..infer.predictor import Predictor
+from ..train.freeze import freeze_model
+from ..train.run import train_config
 from ..utils import atomic_path, write_json
-from .freeze import freeze_model
-from .train import train_config
-from .test import file_metrics, overall_metrics, predict_index, sample_index
 
 log = logging.getLogger("deepcharge")
 

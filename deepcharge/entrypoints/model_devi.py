@@ -15,16 +15,14 @@ import numpy as np
 from ..snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
+from ..infer.grid import bare_structure, check_writable, grid_shape_for, spooled, write_grid
 from ..infer.predictor import Predictor
 from ..io import output_format
 from ..utils import atomic_path, numbered_names, tagged_name
-from .predict import bare_structure, check_writable, grid_shape_for, write_grid
 
 log = logging.getLogger("deepcharge")
 
 TABLE_COLUMNS = ["frame", "max_devi_rho", "min_devi_rho", "avg_devi_rho", "int_devi_rho", "electrons"]
-# values per read when the spooled deviation is written out
-SPOOL_BLOCK = 1 << 16
 
 
 def table_name(output: str) -> str:
@@ -88,15 +86,6 @@ def deviation_files(predictors: List[Predictor], snapshot: Snapshot, mean_output
     return {"max_devi_rho": float(totals["max"]), "min_devi_rho": float(totals["min"]),
             "avg_devi_rho": totals["devi"] / npoints, "int_devi_rho": totals["devi"] / npoints * snapshot.volume,
             "electrons": totals["mean"] / npoints * snapshot.volume, "grid": list(shape)}
-
-
-def spooled(spool) -> Iterator[np.ndarray]:
-    """The float64 values written to ``spool``, read back in blocks."""
-    while True:
-        data = spool.read(8 * SPOOL_BLOCK)
-        if not data:
-            return
-        yield np.frombuffer(data, dtype=np.float64)
 
 
 def write_table(path: str, rows: List[dict]):

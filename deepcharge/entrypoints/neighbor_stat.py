@@ -4,10 +4,9 @@ from typing import List
 
 import torch
 
-from ..data.inputs import Structure, max_neighbour_counts
+from ..data.inputs import Structure, auto_sel, max_neighbour_counts
 from ..data.sampler import draw_probes
 from ..data.systems import expand_systems, load_system
-from ..train.trainer import auto_sel
 
 
 def run_neighbor_stat(systems: List[str], rcut: float, type_map: List[str], numb_points: int = -1) -> dict:

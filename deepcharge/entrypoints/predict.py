@@ -1,67 +1,27 @@
 """``deepcharge predict``: the density of a structure on a grid, written in the format the output name chooses."""
 
 import logging
-import math
 import os
+import tempfile
 import time
-from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional
 
 import numpy as np
 from tqdm import tqdm
 
+from .. import distributed
 from ..snapshot import Snapshot
 from ..data.systems import load_frames
 from ..errors import DeepChargeError
+from ..infer.grid import bare_structure, check_writable, grid_shape_for, grid_values, spooled, write_grid
 from ..infer.predictor import Predictor
 from ..io import output_format
+from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation
 from ..io.formats import density_format
-from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation, write_chgcar_blocks
 from ..reading import current_read_options
-from ..train import distributed
 from ..utils import numbered_names
 
 log = logging.getLogger("deepcharge")
-
-
-def fft_friendly_size(minimum: int) -> int:
-    """The smallest n ≥ ``minimum`` whose only prime factors are 2, 3 and 5 (grid sizes FFTs handle fast, the kind
-    plane-wave codes choose: VASP, Quantum ESPRESSO)."""
-    size = max(1, minimum)
-    while True:
-        rest = size
-        for factor in (2, 3, 5):
-            while rest % factor == 0:
-                rest //= factor
-        if rest == 1:
-            return size
-        size += 1
-
-
-def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: Optional[float]):
-    """``grid`` as given, else per axis the smallest FFT-friendly size with spacing at most ``spacing``
-    (:func:`fft_friendly_size` of ⌈|a_i|/spacing⌉), else the structure file's own grid."""
-    if grid:
-        if len(grid) != 3 or min(grid) <= 0:
-            raise DeepChargeError(f"--grid needs three positive integers, got {list(grid)}")
-        return tuple(int(n) for n in grid)
-    if spacing:
-        if spacing <= 0:
-            raise DeepChargeError(f"--spacing must be positive, got {spacing}")
-        return tuple(fft_friendly_size(math.ceil(np.linalg.norm(a) / spacing)) for a in snapshot.cell)
-    if snapshot.grid_shape:
-        return snapshot.grid_shape
-    raise DeepChargeError(f"{snapshot.source}: carries no grid; give --grid NX NY NZ or --spacing H (Å)")
-
-
-def check_writable(output: str):
-    """Fail before the expensive work when the output cannot be written (or no writer takes its name)."""
-    output_format(output)
-    folder = Path(output).resolve().parent
-    if not folder.is_dir():
-        raise DeepChargeError(f"{output}: cannot write (directory {folder} does not exist)")
-    if not os.access(folder, os.W_OK):
-        raise DeepChargeError(f"{output}: cannot write (directory {folder} is not writable)")
 
 
 def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto",
@@ -100,80 +60,73 @@ def augmentation_source(path: Optional[str], output: str) -> Optional[Augmentati
 
 def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
                   electrons: Optional[float] = None, augmentation: Optional[Augmentation] = None) -> dict:
-    """Predict one structure's density and write it as it is computed (for formats that stream: a density
-    rescaled to ``electrons`` is assembled first); ``augmentation`` goes after a CHGCAR's grid."""
+    """Predict one structure's density and write it chunk by chunk as it is computed (a density rescaled to
+    ``electrons`` waits in a temporary file until its integral is known); ``augmentation`` goes after a CHGCAR's
+    grid. Under torchrun every rank computes its share and rank 0 writes; the other ranks return {}."""
     shape = grid_shape_for(snapshot, grid, spacing)
-    npoints = int(np.prod(shape))
     structure = bare_structure(snapshot, output)
-    order = output_format(output).order
-    total = [0.0]
-
-    def blocks():
-        with tqdm(total=npoints, unit="pt", unit_scale=True, desc="predict", disable=None, leave=False) as bar:
-            for values in grid_values(predictor, snapshot, shape, order=order):
-                total[0] += float(values.sum())
-                bar.update(len(values))
-                yield values
-
     start = time.perf_counter()
+    values = grid_values(predictor, snapshot, shape, order=output_format(output).order)
     if not distributed.is_main():
-        for _ in blocks():  # this rank's share goes to rank 0, which writes
+        for _ in values:  # this rank's share goes to rank 0, which writes
             pass
         return {}
-    def integral() -> float:  # electrons of what has been computed so far (all of it, once consumed)
-        return total[0] / npoints * structure.volume
+    integral = RunningIntegral(shape, structure.volume)
+    values = integral.over(with_progress(values, integral.points))
+    if electrons is None:
+        write_grid(output, structure, shape, values, augmentation)
+    else:
+        write_rescaled(output, structure, shape, values, integral, electrons, augmentation)
+    return frame_summary(output, shape, time.perf_counter() - start, integral.electrons, electrons)
 
-    values = blocks()
-    if electrons is not None:
-        whole = np.concatenate(list(values))
-        values = [whole * (electrons / integral())]
-    write_grid(output, structure, shape, values, augmentation)
-    elapsed = time.perf_counter() - start
-    raw = integral()
-    summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": elapsed,
-               "points_per_second": npoints / max(elapsed, 1e-9), "electrons_raw": raw,
+
+class RunningIntegral:
+    """∫ρ dV over the cell of the grid values that have passed :meth:`over` so far (all of them, once consumed)."""
+
+    def __init__(self, shape, volume: float):
+        self.points = int(np.prod(shape))
+        self.volume = volume
+        self.total = 0.0
+
+    def over(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for values in blocks:
+            self.total += float(values.sum())
+            yield values
+
+    @property
+    def electrons(self) -> float:
+        return self.total / self.points * self.volume
+
+
+def with_progress(blocks: Iterable[np.ndarray], points: int) -> Iterator[np.ndarray]:
+    """``blocks``, counted on a progress bar (on a terminal only)."""
+    with tqdm(total=points, unit="pt", unit_scale=True, desc="predict", disable=None, leave=False) as bar:
+        for values in blocks:
+            bar.update(len(values))
+            yield values
+
+
+def write_rescaled(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
+                   integral: RunningIntegral, electrons: float, augmentation: Optional[Augmentation] = None):
+    """Write ``blocks`` scaled to integrate to ``electrons``: they wait in a temporary file beside ``output``
+    (8 bytes a grid point) while ``integral`` sums them, then go to the writer a chunk at a time."""
+    with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(output))) as spool:
+        for values in blocks:
+            spool.write(values.tobytes())
+        spool.seek(0)
+        scale = electrons / integral.electrons
+        write_grid(output, structure, shape, (values * scale for values in spooled(spool)), augmentation)
+
+
+def frame_summary(output: str, shape, seconds: float, raw: float, electrons: Optional[float]) -> dict:
+    """What :func:`predict_frame` returns and logs: the grid, the time, the electrons (raw and rescaled)."""
+    npoints = int(np.prod(shape))
+    summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": seconds,
+               "points_per_second": npoints / max(seconds, 1e-9), "electrons_raw": raw,
                "electrons": raw if electrons is None else electrons}
     log.info("%s: %d points (%dx%dx%d) in %.2f s (%.3g points/s); integrated electrons %.4f%s", output, npoints,
-             *shape, elapsed, summary["points_per_second"], summary["electrons"],
+             *shape, seconds, summary["points_per_second"], summary["electrons"],
              "" if electrons is None else f" (rescaled from {raw:.4f})")
     return summary
 
 
-def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
-    """``snapshot``'s structure without its density, named after the file it will be written to."""
-    return Snapshot(symbols=list(snapshot.symbols), positions=snapshot.positions, cell=snapshot.cell,
-                    pbc=snapshot.pbc, origin=snapshot.origin, source=str(output))
-
-
-def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-               augmentation: Optional[Augmentation] = None):
-    """Write values on the grid ``shape`` that arrive in consecutive ``blocks``, in the order of the format the
-    name chooses (streamed where its writer takes blocks, as the CHGCAR's does; else assembled first),
-    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid."""
-    fmt = output_format(output)
-    if augmentation is not None:
-        write_chgcar_blocks(output, structure, shape, blocks, augmentation=augmentation)
-    elif fmt.write_blocks is not None:
-        fmt.write_blocks(output, structure, shape, blocks)
-    else:
-        structure.density = np.concatenate(list(blocks)).reshape(shape, order=fmt.order)
-        fmt.write(output, structure)
-
-
-def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:
-    """The density on the grid in consecutive chunks of ``order`` ("F": x fastest, as CHGCAR; "C": z fastest).
-
-    Under torchrun the ranks take turns at the chunks and rank 0 receives them in order (the other ranks
-    yield nothing), so the output is written by one process while all of them compute.
-    """
-    rank, size = distributed.rank_and_size()
-    chunks = predictor.iter_grid(snapshot, shape, order=order, part=(rank, size))
-    if size == 1:
-        for _, values in chunks:
-            yield values
-        return
-    for _ in range(0, predictor.chunk_count(shape), size):
-        gathered = distributed.gather_to_main(next(chunks, (None, None))[1])
-        for values in gathered:
-            if values is not None:
-                yield values

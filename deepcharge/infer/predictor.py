@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..analysis.electrons import expected_electrons
+from ..chunks import PREDICTION_CHUNK
 from ..data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
 from ..errors import DeepChargeError
 from ..models.upgrade import CONFIG_VERSION, upgrade_model_config
@@ -17,8 +18,6 @@ from ..snapshot import Snapshot
 from ..utils import quiet_torchscript, resolve_device
 
 METADATA_FILE = "deepcharge.json"
-# probes per neighbour search; bounds memory
-DEFAULT_CHUNK = 8192
 # probes per model call on a CPU: small enough that the per-neighbour tensors stay in the cache (2-4× faster
 # than whole chunks for every backend); a GPU takes whole chunks
 CPU_MODEL_BATCH = 128
@@ -57,7 +56,7 @@ class Predictor:
     use every core (1.75× faster on 2 cores than one batch on 2 threads). TorchScript releases the GIL.
     """
 
-    def __init__(self, module, metadata: Optional[dict] = None, device=None, chunk_size: int = DEFAULT_CHUNK,
+    def __init__(self, module, metadata: Optional[dict] = None, device=None, chunk_size: int = PREDICTION_CHUNK,
                  model_batch: Optional[int] = None, workers: Optional[int] = None):
         self.module = module
         self.metadata = metadata or {}
@@ -74,7 +73,7 @@ class Predictor:
         self.spec = InputSpec.of(module)
 
     @classmethod
-    def from_file(cls, path, device: str = "auto", chunk_size: int = DEFAULT_CHUNK) -> "Predictor":
+    def from_file(cls, path, device: str = "auto", chunk_size: int = PREDICTION_CHUNK) -> "Predictor":
         torch_device = resolve_device(device)
         module, metadata = load_frozen(path, torch_device)
         module.eval()

@@ -5,14 +5,12 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
+from ..chunks import STATISTICS_CHUNK as STAT_CHUNK
 from .base import DTYPES, DescriptorModel, register_model
 from .descriptor.se_e2_a import DescriptorSeA
 from .descriptor.three_body import ThreeBodyDescriptor
 from .fitting import DensityFitting
 from .radial_baseline import RadialBaseline, least_squares
-
-# probes per descriptor evaluation when computing statistics (bounds the memory of the three-body terms)
-STAT_CHUNK = 4096
 
 
 @register_model("pseudo_atom")

@@ -1,5 +1,6 @@
 """The training loop shared by every backend: probe sets, Adam with the exp schedule, lcurve, checkpoints."""
 
+import copy
 import logging
 import math
 import time
@@ -9,7 +10,8 @@ from typing import List, Optional
 import torch
 
 from ..analysis.metrics import DensityErrors
-from ..data.inputs import InputSpec, Structure, max_neighbour_counts
+from ..chunks import EVALUATION_CHUNK
+from ..data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
 from ..data.pool import TrainingPool
 from ..data.probe_set import ProbeSet
 from ..data.sampler import batch_indices, draw_probes, sample_grid_indices
@@ -17,8 +19,8 @@ from ..data.systems import load_system, resolve_systems
 from ..errors import DeepChargeError
 from ..models import build_model
 from ..models.base import DTYPES, load_weights
+from .. import distributed
 from ..models.upgrade import CONFIG_VERSION
-from . import distributed
 from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from .loss import density_loss
 from .lr import effective_decay_steps, exp_decay
@@ -29,91 +31,107 @@ log = logging.getLogger("deepcharge")
 MONITOR_PROBES = 10000
 # probes used to compute descriptor statistics
 STAT_PROBES = 20000
-# probes per forward pass when evaluating
-EVAL_CHUNK = 8192
-
-
-def auto_sel(counts: torch.Tensor) -> List[int]:
-    """DeePMD-kit's ``sel: auto``: largest neighbour count × 1.1, rounded up to a multiple of 4."""
-    return [max(4, int(math.ceil(int(c) * 1.1 / 4.0) * 4)) for c in counts]
 
 
 class Trainer:
-    """Train the model an input file describes; ``restart``/``init_model`` name a checkpoint."""
+    """Train the model an input file describes; ``restart``/``init_model`` name a checkpoint.
+
+    ``config`` is the normalised input; ``self.config`` is that input with what it leaves open filled in (seeds,
+    ``sel: auto``): what out.json records. The construction runs in the order its steps need: seeds before the
+    data (sampling) and the model (weights); the training data before ``sel: auto`` and ``sel`` before the model;
+    the model before the probe inputs (their layout is the model's); a restart's states last.
+    """
 
     def __init__(self, config: dict, base_dir: Path, restart: Optional[str] = None,
                  init_model: Optional[str] = None):
-        self.config = config
+        self.config = copy.deepcopy(config)
         self.base_dir = Path(base_dir)
-        self.checkpoint = load_checkpoint(restart) if restart else None
+        checkpoint = load_checkpoint(restart) if restart else None
         initial = load_checkpoint(init_model) if init_model else None
-        training = config["training"]
-        self._fill_seeds(self.checkpoint)
-        self.device = distributed.setup(training["device"])
-        self.rank, self.world_size = distributed.rank_and_size()
-        if training["training_data"]["batch_size"] % self.world_size:
-            raise DeepChargeError(f"training.training_data.batch_size ({training['training_data']['batch_size']}) "
-                                  f"must be a multiple of the number of processes ({self.world_size}): it is the "
-                                  f"global batch, split evenly among them")
-        self.dtype = DTYPES[config["model"]["precision"]]
-        model_config = config["model"]
-
-        data = training["training_data"]
-        train_files = resolve_systems(data["systems"], self.base_dir, "training.training_data.systems")
-        self.pool = TrainingPool(train_files, lambda path: load_system(path, data["density_block"]),
-                                 data["probes_per_system"], data["importance_alpha"], data["pool_size"],
-                                 data["pool_refresh"], training["seed"], data["importance_weighting"])
+        self.start_step = int(checkpoint["step"]) if checkpoint else 0
+        self._fill_seeds(checkpoint)
+        self._join_processes()
+        self.dtype = DTYPES[self.config["model"]["precision"]]
+        self.pool = self._training_pool()
         self._resolve_sel()
-        if self.checkpoint is not None:
-            self._check_same_model(self.checkpoint, "--restart")
-
-        self.model = build_model(model_config).to(self.device)
-        spec, type_map = InputSpec.of(self.model), model_config["type_map"]
-        self.pool.set_model_inputs(type_map, spec, self.device, self.dtype)
-        start = self.pool.at_step(int(self.checkpoint["step"]) if self.checkpoint else 0)
-        log.info("training probes: %d files, %d in the pool, %d probes", len(train_files), len(start.sources),
-                 len(start))
-        self.valid_set = None
-        validation = training.get("validation_data")
-        if validation:
-            data_rng = torch.Generator().manual_seed(training["seed"])
-            files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
-            valid_snapshots = [load_system(f, validation["density_block"]) for f in files]
-            valid_samples = [draw_probes(s, validation["probes_per_system"], data_rng) for s in valid_snapshots]
-            self.valid_set = ProbeSet.build(valid_snapshots, valid_samples, type_map, spec, self.device, self.dtype)
-
+        if checkpoint is not None:
+            self._check_same_model(checkpoint, "--restart")
+        self.model = build_model(self.config["model"]).to(self.device)
+        spec = InputSpec.of(self.model)
+        self.pool.set_model_inputs(self.config["model"]["type_map"], spec, self.device, self.dtype)
+        start = self.pool.at_step(self.start_step)
+        log.info("training probes: %d files, %d in the pool, %d probes", len(self.pool.references),
+                 len(start.sources), len(start))
+        self.valid_set = self._validation_set(spec)
         self.loss_scale = float(start.density.std())
         if initial is not None:
             self._check_same_model(initial, "--init-model")
             load_weights(self.model, initial["model_state"], init_model)
-        elif self.checkpoint is None:
-            # a random subset: the probe set is stored file by file, and a file drawn whole is in grid order
-            first = torch.as_tensor(sample_grid_indices(len(start), STAT_PROBES,
-                                                        torch.Generator().manual_seed(training["seed"])),
-                                    device=self.device)
-            stats_inputs, stats_density = start.take(first)
-            began = time.perf_counter()
-            self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
-            # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors)
-            log.info("model statistics from %d training probes in %.1f s", len(first), time.perf_counter() - began)
+        elif checkpoint is None:
+            self._fit_statistics(start)
         self._report_decay_steps()
-        self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=config["learning_rate"]["start_lr"])
-        self.batch_rng = torch.Generator(device=self.device).manual_seed(training["seed"] + 1)
-        self.start_step = 0
-        self.wall_time = 0.0
+        self.optimizer = torch.optim.Adam(self._parameter_groups(), lr=self.config["learning_rate"]["start_lr"])
+        self.batch_rng = torch.Generator(device=self.device).manual_seed(self.config["training"]["seed"] + 1)
+        self.clock = TrainingClock(0.0, self.start_step)
         self.best = {"eps_mae_val": math.inf, "step": 0, "stale": 0}
-        if self.checkpoint is not None:
-            load_weights(self.model, self.checkpoint["model_state"], restart)
-            self.optimizer.load_state_dict(self.checkpoint["optimizer_state"])
-            self.batch_rng.set_state(self.checkpoint["batch_rng_state"])
-            self.start_step = int(self.checkpoint["step"])
-            self.wall_time = float(self.checkpoint["wall_time"])
-            self.loss_scale = float(self.checkpoint["loss_scale"])
-            self.best = dict(self.checkpoint["best"])
-            self.pool.electrons.update(self.checkpoint["electrons"])
+        if checkpoint is not None:
+            self._resume(checkpoint, restart)
         self.trainable = self.model
         if self.world_size > 1:
             self.trainable = torch.nn.parallel.DistributedDataParallel(self.model)
+
+    def _join_processes(self):
+        """The device, this process's rank and the number of processes (torchrun's, else 0 and 1)."""
+        batch_size = self.config["training"]["training_data"]["batch_size"]
+        self.device = distributed.setup(self.config["training"]["device"])
+        self.rank, self.world_size = distributed.rank_and_size()
+        if batch_size % self.world_size:
+            raise DeepChargeError(f"training.training_data.batch_size ({batch_size}) must be a multiple of the "
+                                  f"number of processes ({self.world_size}): it is the global batch, split evenly "
+                                  f"among them")
+
+    def _training_pool(self) -> TrainingPool:
+        """The training files' probes, drawn anew at every visit of a snapshot (see :class:`TrainingPool`)."""
+        training = self.config["training"]
+        data = training["training_data"]
+        files = resolve_systems(data["systems"], self.base_dir, "training.training_data.systems")
+        return TrainingPool(files, lambda path: load_system(path, data["density_block"]), data["probes_per_system"],
+                            data["importance_alpha"], data["pool_size"], data["pool_refresh"], training["seed"],
+                            data["importance_weighting"])
+
+    def _validation_set(self, spec: InputSpec) -> Optional[ProbeSet]:
+        """A fixed probe set per validation file (None without ``validation_data``), seeded by training.seed."""
+        training = self.config["training"]
+        validation = training.get("validation_data")
+        if not validation:
+            return None
+        data_rng = torch.Generator().manual_seed(training["seed"])
+        files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
+        snapshots = [load_system(f, validation["density_block"]) for f in files]
+        samples = [draw_probes(s, validation["probes_per_system"], data_rng) for s in snapshots]
+        return ProbeSet.build(snapshots, samples, self.config["model"]["type_map"], spec, self.device, self.dtype)
+
+    def _fit_statistics(self, start: ProbeSet):
+        """A new model's statistics from a random subset of the first step's probes."""
+        # a random subset: the probe set is stored file by file, and a file drawn whole is in grid order
+        first = torch.as_tensor(sample_grid_indices(len(start), STAT_PROBES,
+                                                    torch.Generator().manual_seed(self.config["training"]["seed"])),
+                                device=self.device)
+        stats_inputs, stats_density = start.take(first)
+        began = time.perf_counter()
+        self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
+        # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors)
+        log.info("model statistics from %d training probes in %.1f s", len(first), time.perf_counter() - began)
+
+    def _resume(self, checkpoint: dict, path: str):
+        """Continue the run ``checkpoint`` holds: weights, optimizer, batch draws, clock, best, electrons."""
+        load_weights(self.model, checkpoint["model_state"], path)
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.batch_rng.set_state(checkpoint["batch_rng_state"])
+        self.clock = TrainingClock(float(checkpoint["wall_time"]), self.start_step)
+        self.loss_scale = float(checkpoint["loss_scale"])
+        self.best = dict(checkpoint["best"])
+        self.pool.electrons.update(checkpoint["electrons"])
 
     def _report_decay_steps(self):
         """Say when ``decay_steps`` ≥ ``numb_steps`` is replaced (it would keep the rate at start_lr throughout)."""
@@ -167,15 +185,21 @@ class Trainer:
             raise DeepChargeError(f"{flag}: the checkpoint's model section differs from this input's; "
                                   f"use the same `model` section (see the checkpoint run's out.json)")
 
-    def evaluate(self, probe_set: ProbeSet) -> DensityErrors:
-        """Errors of the current model on a whole probe set."""
+    def evaluate(self, probe_set: ProbeSet, chunk: int = EVALUATION_CHUNK) -> DensityErrors:
+        """Errors of the current model on a whole probe set, ``chunk`` probes per forward pass."""
         errors = DensityErrors()
         self.model.eval()
         with torch.no_grad():
-            for _, inputs, density in probe_set.chunks(EVAL_CHUNK):
+            for _, inputs, density in probe_set.chunks(chunk):
                 errors.add(density, self.model(inputs))
         self.model.train()
         return errors
+
+    def _validation_errors(self) -> Optional[DensityErrors]:
+        """Errors on the validation set (None without one), ``validation_data.batch_size`` probes per pass."""
+        if self.valid_set is None:
+            return None
+        return self.evaluate(self.valid_set, self.config["training"]["validation_data"]["batch_size"])
 
     def _state(self, step: int) -> dict:
         return {
@@ -185,66 +209,36 @@ class Trainer:
             "optimizer_state": self.optimizer.state_dict(),
             "batch_rng_state": self.batch_rng.get_state(),
             "step": step,
-            "wall_time": self.wall_time,
+            "wall_time": self.clock.wall_time,
             "loss_scale": self.loss_scale,
             "best": dict(self.best),
             "electrons": dict(self.pool.electrons),
         }
 
     def run(self):
-        """Train from ``start_step`` to ``numb_steps`` (or an early stop); returns the last checkpoint's path."""
+        """Train from ``start_step`` to ``numb_steps`` (or an early stop); returns the last checkpoint's path.
+
+        Every ``disp_freq`` steps (and at the end) rank 0 evaluates and logs, and every rank learns whether to stop
+        early; every ``save_freq`` steps, at the end and at an early stop rank 0 writes a checkpoint.
+        """
         training = self.config["training"]
-        numb_steps, batch_size = training["numb_steps"], training["training_data"]["batch_size"]
-        loss_kind = self.config["loss"]["type"]
-        structures_per_step = training["training_data"]["structures_per_step"]
+        numb_steps = training["numb_steps"]
         main = self.rank == 0
         lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step) if main else None
+        self.clock.resume()
+        if self.start_step == 0 and main:  # the fitted statistics alone may beat a short run's end
+            self._display(0, self.pool.at_step(0), self._lr(0), lcurve, rate=None)
         checkpoint_path, done = None, self.start_step
-        tick, tick_step = time.perf_counter(), self.start_step
-        if self.start_step == 0 and main:
-            valid_errors = self.valid_set and self.evaluate(self.valid_set)
-            train_errors = self.evaluate(self.pool.at_step(0).head(MONITOR_PROBES))
-            lcurve.write(0, train_errors, valid_errors, self._lr(0), self.wall_time)
-            shown = valid_errors or train_errors
-            log.info("step 0/%d  eps_mae %s %.4f %%  rmse %.3e  (before training)", numb_steps,
-                     "val" if valid_errors else "trn", shown.eps_mae_percent, shown.rmse)
-            if valid_errors:  # the fitted statistics alone may beat a short run's end
-                self._track_best(0, valid_errors.eps_mae_percent)
-            tick = time.perf_counter()  # as below: evaluation time does not count as training time
         for step in range(self.start_step, numb_steps):
-            lr = self._lr(step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr * group["lr_factor"]
-            probes = self.pool.at_step(step)
-            index = batch_indices(probes.system_sizes, len(probes), batch_size, structures_per_step, self.batch_rng)
-            index = index.view(self.world_size, -1)[self.rank]  # every rank draws the global batch, takes its part
-            inputs, density = probes.take(index)
-            loss = density_loss(loss_kind, self.trainable(inputs), density, self.loss_scale, probes.weight[index])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            probes = self._train_step(step)
             done = step + 1
             stop = False
-            if (done % training["disp_freq"] == 0 or done == numb_steps) and main:
-                now = time.perf_counter()
-                self.wall_time += now - tick
-                rate = (done - tick_step) / max(now - tick, 1e-9)
-                tick, tick_step = now, done
-                train_errors = self.evaluate(probes.head(MONITOR_PROBES))
-                valid_errors = self.valid_set and self.evaluate(self.valid_set)
-                lcurve.write(done, train_errors, valid_errors, lr, self.wall_time)
-                shown = valid_errors or train_errors
-                log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %.1f steps/s  ETA %s", done,
-                         numb_steps, lr, "val" if valid_errors else "trn", shown.eps_mae_percent, shown.rmse,
-                         rate, _format_eta((numb_steps - done) / max(rate, 1e-9)))
-                if valid_errors:
-                    stop = self._track_best(done, valid_errors.eps_mae_percent)
-                tick = time.perf_counter()  # evaluation time does not count as training time
             if done % training["disp_freq"] == 0 or done == numb_steps:
+                if main:
+                    stop = self._display(done, probes, self._lr(step), lcurve, rate=self.clock.lap(done))
                 stop = distributed.agree(stop, self.device)
-            if (done % training["save_freq"] == 0 or done == numb_steps or stop) and main:
-                self.wall_time += time.perf_counter() - tick
-                tick = time.perf_counter()
+            if main and (done % training["save_freq"] == 0 or done == numb_steps or stop):
+                self.clock.lap(done)
                 checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done),
                                                   training["max_ckpt_keep"])
             if stop:
@@ -259,6 +253,45 @@ class Trainer:
             checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done), training["max_ckpt_keep"])
         self._report_best(done)
         return checkpoint_path
+
+    def _train_step(self, step: int) -> ProbeSet:
+        """One optimizer step on this rank's share of the global batch; the probe set it was drawn from."""
+        training = self.config["training"]
+        lr = self._lr(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_factor"]
+        probes = self.pool.at_step(step)
+        index = batch_indices(probes.system_sizes, len(probes), training["training_data"]["batch_size"],
+                              training["training_data"]["structures_per_step"], self.batch_rng)
+        index = index.view(self.world_size, -1)[self.rank]  # every rank draws the global batch, takes its part
+        inputs, density = probes.take(index)
+        loss = density_loss(self.config["loss"]["type"], self.trainable(inputs), density, self.loss_scale,
+                            probes.weight[index])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return probes
+
+    def _display(self, step: int, probes: ProbeSet, lr: float, lcurve: "LearningCurve",
+                 rate: Optional[float]) -> bool:
+        """Evaluate after ``step`` steps (``rate``: steps/s since the last display; None before training), write
+        lcurve.out's line and the log's, keep the best checkpoint; True when patience has run out. The time this
+        takes is not training time."""
+        numb_steps = self.config["training"]["numb_steps"]
+        train_errors = self.evaluate(probes.head(MONITOR_PROBES))
+        valid_errors = self._validation_errors()
+        lcurve.write(step, train_errors, valid_errors, lr, self.clock.wall_time)
+        shown, which = (valid_errors, "val") if valid_errors is not None else (train_errors, "trn")
+        if rate is None:
+            log.info("step 0/%d  eps_mae %s %.4f %%  rmse %.3e  (before training)", numb_steps, which,
+                     shown.eps_mae_percent, shown.rmse)
+        else:
+            log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %.1f steps/s  ETA %s", step, numb_steps, lr,
+                     which, shown.eps_mae_percent, shown.rmse, rate,
+                     _format_eta((numb_steps - step) / max(rate, 1e-9)))
+        stop = valid_errors is not None and self._track_best(step, valid_errors.eps_mae_percent)
+        self.clock.resume()
+        return stop and rate is not None  # before training there is nothing to stop
 
     def _report_best(self, last_step: int):
         """Say which checkpoint has the lowest validation error and how to freeze it (``freeze`` takes the last)."""
@@ -331,3 +364,24 @@ class LearningCurve:
 
     def close(self):
         self.handle.close()
+
+
+class TrainingClock:
+    """Training time, evaluations left out: ``wall_time`` (carried over a restart) and steps per second."""
+
+    def __init__(self, wall_time: float, step: int):
+        self.wall_time = wall_time
+        self._since, self._step = time.perf_counter(), step
+
+    def lap(self, step: int) -> float:
+        """Add the time since the last lap (or :meth:`resume`) to ``wall_time``; the steps per second in it."""
+        now = time.perf_counter()
+        elapsed = now - self._since
+        self.wall_time += elapsed
+        rate = (step - self._step) / max(elapsed, 1e-9)
+        self._since, self._step = now, step
+        return rate
+
+    def resume(self):
+        """Count time from now on (after work that is not training: an evaluation)."""
+        self._since = time.perf_counter()
