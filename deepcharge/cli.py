@@ -6,9 +6,9 @@ import os
 import sys
 from typing import List, Optional
 
-from . import __version__
-from .errors import DeepChargeError
-from .reading import XSF_UNITS, read_options
+from deepcharge import __version__
+from deepcharge.errors import DeepChargeError
+from deepcharge.reading import XSF_UNITS, read_options
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -216,39 +216,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 # the commands, each importing its module when it runs so that ``--help`` stays fast
 def _train(args):
-    from .entrypoints.train import run_train
+    from deepcharge.entrypoints.train import run_train
     run_train(args.INPUT, restart=args.restart, init_model=args.init_model, output=args.output)
 
 
 def _freeze(args):
-    from .entrypoints.freeze import freeze_run
+    from deepcharge.entrypoints.freeze import freeze_run
     freeze_run(args.checkpoint, args.output)
 
 
 def _compress(args):
-    from .entrypoints.compress import compress_model
+    from deepcharge.entrypoints.compress import compress_model
     compress_model(args.input, args.output, args.step, args.extrapolate, args.min_distance)
 
 
 def _test(args):
-    from .entrypoints.test import run_test
+    from deepcharge.entrypoints.test import run_test
     run_test(args.model, args.system, args.numb_points, args.detail_file, args.json, args.device, args.seed,
              args.conserve_electrons)
 
 
 def _predict(args):
-    from .entrypoints.predict import run_predict
+    from deepcharge.entrypoints.predict import run_predict
     run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
                 args.electrons, args.conserve_electrons, args.augmentation_from)
 
 
 def _model_devi(args):
-    from .entrypoints.model_devi import run_model_devi
+    from deepcharge.entrypoints.model_devi import run_model_devi
     run_model_devi(args.models, args.structures, args.output, args.grid, args.spacing, args.device, args.fmt)
 
 
 def _compare(args):
-    from .entrypoints.compare import run_compare, train_and_compare
+    from deepcharge.entrypoints.compare import run_compare, train_and_compare
     options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,
                "position": args.position, "device": args.device}
     if args.input is None:
@@ -261,27 +261,27 @@ def _compare(args):
 
 
 def _info(args):
-    from .entrypoints.info import run_info
+    from deepcharge.entrypoints.info import run_info
     run_info(args.FILES, args.json)
 
 
 def _convert(args):
-    from .entrypoints.convert import run_convert
+    from deepcharge.entrypoints.convert import run_convert
     run_convert(args.FILES, args.output, args.append, args.density_block)
 
 
 def _neighbor_stat(args):
-    from .entrypoints.neighbor_stat import run_neighbor_stat
+    from deepcharge.entrypoints.neighbor_stat import run_neighbor_stat
     run_neighbor_stat(args.system, args.rcut, args.type_map, args.numb_points)
 
 
 def _plot(args):
-    from .analysis.plots import plot_files
+    from deepcharge.analysis.plots import plot_files
     plot_files(args.FILES, args.output)
 
 
 def _doc_train_input(args):
-    from .config import doc_train_input
+    from deepcharge.config import doc_train_input
     print(doc_train_input(args.out_type))
 
 

@@ -13,9 +13,9 @@ import yaml
 from dargs import Argument, ArgumentEncoder, Variant
 from dargs.json_schema import generate_json_schema
 
-from .chunks import EVALUATION_CHUNK
-from .errors import DeepChargeError
-from .choices import ACTIVATION_FUNCTIONS, PRECISIONS
+from deepcharge.choices import ACTIVATION_FUNCTIONS, PRECISIONS
+from deepcharge.chunks import EVALUATION_CHUNK
+from deepcharge.errors import DeepChargeError
 
 
 def _positive(value) -> bool:
@@ -46,7 +46,8 @@ def embedding_args(neuron: list, paper: str):
                  extra_check_errmsg="must be a list of positive integers",
                  doc=f"Widths of the embedding net layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {list(ACTIVATION_FUNCTIONS)}", doc="Activation of the embedding net."),
+                 extra_check_errmsg=f"must be one of {list(ACTIVATION_FUNCTIONS)}",
+                 doc="Activation of the embedding net."),
         Argument("resnet_dt", bool, optional=True, default=False,
                  doc="Learnable timestep multiplying each embedding layer's output."),
     ]
@@ -109,7 +110,8 @@ def fitting_net_args(neuron: list, resnet_dt: bool, trainable_skip: bool, descri
                  extra_check=_positive_ints, extra_check_errmsg="must be a list of positive integers",
                  doc=f"Widths of the fitting net's hidden layers ({paper}: {neuron})."),
         Argument("activation_function", str, optional=True, default="tanh", extra_check=_activation,
-                 extra_check_errmsg=f"must be one of {list(ACTIVATION_FUNCTIONS)}", doc="Activation of the fitting net."),
+                 extra_check_errmsg=f"must be one of {list(ACTIVATION_FUNCTIONS)}",
+                 doc="Activation of the fitting net."),
         Argument("resnet_dt", bool, optional=True, default=resnet_dt,
                  doc="Learnable timestep multiplying each hidden layer's output."),
         Argument("trainable_skip", bool, optional=True, default=trainable_skip,

@@ -11,7 +11,7 @@ from typing import Tuple
 import torch
 import torch.distributed as dist
 
-from .utils import resolve_device
+from deepcharge.utils import resolve_device
 
 
 def setup(device_name: str) -> torch.device:

@@ -9,7 +9,7 @@ import contextlib
 import contextvars
 from typing import NamedTuple, Optional, Sequence, Tuple
 
-from .errors import DeepChargeError
+from deepcharge.errors import DeepChargeError
 
 # units XSF datagrid values may be read in (XSF has no convention): electrons per cubic ... (an ase.units name)
 XSF_UNITS = {"e/A3": "Ang", "e/bohr3": "Bohr"}

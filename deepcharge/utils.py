@@ -10,7 +10,7 @@ from typing import List
 
 import torch
 
-from .errors import DeepChargeError, FileFormatError
+from deepcharge.errors import DeepChargeError, FileFormatError
 
 
 @contextlib.contextmanager

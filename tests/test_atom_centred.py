@@ -6,9 +6,9 @@ import torch
 
 from deepcharge.config import normalize
 from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from deepcharge.snapshot import Snapshot
 from deepcharge.models import build_model
 from deepcharge.models.descriptor.env_mat import cosine_weight
+from deepcharge.snapshot import Snapshot
 
 
 def tiny(**descriptor):

@@ -3,9 +3,9 @@
 import gzip
 import json
 
-from deepcharge.cli import main
-
 from conftest import si64_file, tiny_input
+
+from deepcharge.cli import main
 
 
 def run_failing(capsys, argv, *culprits):

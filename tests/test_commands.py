@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import si64_file, tiny_input
 
 from deepcharge.cli import main
 from deepcharge.config import normalize
 from deepcharge.data.inputs import Structure
 from deepcharge.geometry.neighbours import probe_neighbours
 from deepcharge.io import read_density
-
-from conftest import si64_file, tiny_input
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,8 +67,9 @@ def test_plot_lcurve_and_parity(workdir):
 def test_predict_writes_readable_chgcar_and_cube(workdir):
     assert main(["train", str(tiny_input(workdir, numb_steps=3))]) == 0
     assert main(["freeze", "-o", "model.pth"]) == 0
-    assert main(["predict", "-m", "model.pth", "-s", str(si64_file(1)), "-o", "rho.CHGCAR", "--grid", "12", "10", "8"]) == 0
-    assert main(["predict", "-m", "model.pth", "-s", str(si64_file(1)), "-o", "rho.cube", "--grid", "12", "10", "8"]) == 0
+    for output in ("rho.CHGCAR", "rho.cube"):
+        assert main(["predict", "-m", "model.pth", "-s", str(si64_file(1)), "-o", output,
+                     "--grid", "12", "10", "8"]) == 0
     chgcar, cube = read_density("rho.CHGCAR"), read_density("rho.cube")
     assert chgcar.grid_shape == cube.grid_shape == (12, 10, 8)
     np.testing.assert_allclose(chgcar.density, cube.density, rtol=1e-4, atol=1e-8)

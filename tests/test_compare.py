@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import si64_file, tiny_input
 
 from deepcharge.cli import main
-from deepcharge.utils import working_directory
-from deepcharge.snapshot import Snapshot
 from deepcharge.entrypoints.test import run_test
 from deepcharge.io import write_density
-
-from conftest import si64_file, tiny_input
+from deepcharge.snapshot import Snapshot
+from deepcharge.utils import working_directory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BACKENDS = ("pseudo_atom", "atom_centred", "schnet")

@@ -5,17 +5,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import si64_file, tiny_input
 
 from deepcharge.cli import main
-from deepcharge.utils import working_directory
 from deepcharge.entrypoints.compress import compress_model
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.predictor import METADATA_FILE, Predictor
 from deepcharge.io import read_density
 from deepcharge.models.descriptor.se_e2_a import DescriptorSeA
 from deepcharge.models.descriptor.tabulate import TabulatedSeA, embedding_input_range, value_and_derivatives
-
-from conftest import si64_file, tiny_input
+from deepcharge.utils import working_directory
 
 RCUT, RCUT_SMTH, PROTECTION = 3.5, 0.5, 0.5
 

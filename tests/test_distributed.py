@@ -6,10 +6,9 @@ import socket
 import numpy as np
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import si64_file, tiny_input
 
 from deepcharge.cli import main
-
-from conftest import si64_file, tiny_input
 
 
 def free_port() -> int:

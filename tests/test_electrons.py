@@ -3,14 +3,13 @@
 import json
 
 import pytest
+from conftest import si64_file
 
 from deepcharge.analysis.electrons import expected_electrons, fit_electrons_per_atom
 from deepcharge.cli import main
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
-
-from conftest import si64_file
 
 
 def test_per_species_fit_recovers_the_counts():

@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import torch
+from conftest import tiny_input, train_killed_at_step
+from test_cli_errors import run_failing
+from test_train import LCURVE_NAMES, read_lcurve
 
 from deepcharge.cli import main
 from deepcharge.infer.predictor import load_frozen
 from deepcharge.train.checkpoint import load_checkpoint
-
-from conftest import tiny_input, train_killed_at_step
-from test_cli_errors import run_failing
-from test_train import LCURVE_NAMES, read_lcurve
 
 
 def member_out(folder, number):

@@ -7,9 +7,9 @@ from scipy.spatial.transform import Rotation
 
 from deepcharge.config import normalize
 from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from deepcharge.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.models import build_model
+from deepcharge.snapshot import Snapshot
 
 
 def small_model(backend_section: dict):

@@ -14,14 +14,14 @@ from ase.io.cube import read_cube_data
 from ase.io.cube import write_cube as ase_write_cube
 from ase.units import Bohr
 
-from deepcharge.snapshot import Snapshot
+from deepcharge.cli import build_parser, main
 from deepcharge.entrypoints.info import run_info
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.cli import build_parser, main
 from deepcharge.io import is_density_file, output_format, read_density, read_options, read_structure, write_density
 from deepcharge.io.chgcar import read_chgcar, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
 from deepcharge.io.store import StoreItem, read_store_snapshot, write_store
+from deepcharge.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,10 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from deepcharge.snapshot import Snapshot
 from deepcharge.models.message_passing.layers import SincBasis
 from deepcharge.models.message_passing.painn import PaiNNDensityModel
 from deepcharge.models.message_passing.schnet import SchNetDensityModel
+from deepcharge.snapshot import Snapshot
 
 BACKENDS = {"schnet": SchNetDensityModel, "painn": PaiNNDensityModel}
 

@@ -4,15 +4,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import REPO, si64_file, tiny_input
+from test_cli_errors import run_failing
 
 from deepcharge.cli import main
 from deepcharge.entrypoints.model_devi import TABLE_COLUMNS
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
 from deepcharge.utils import working_directory
-
-from conftest import REPO, si64_file, tiny_input
-from test_cli_errors import run_failing
 
 SHAPE = (12, 10, 8)
 GRID = ["--grid", *map(str, SHAPE)]

@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-from deepcharge.cli import main
-from deepcharge.snapshot import Snapshot
-from deepcharge.infer.predictor import Predictor
-from deepcharge.io import read_density
-
 from conftest import si64_file, tiny_input
 from test_distributed import free_port
+
+from deepcharge.cli import main
+from deepcharge.infer.predictor import Predictor
+from deepcharge.io import read_density
+from deepcharge.snapshot import Snapshot
 
 GRID = ["--grid", "6", "5", "4"]
 LARGE_GRID = ["40", "30", "21"]  # 25200 points: four prediction chunks, shared by two ranks

@@ -10,11 +10,11 @@ import pytest
 from ase.calculators.vasp import VaspChargeDensity
 
 from deepcharge.cli import main
-from deepcharge.snapshot import Snapshot
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
 from deepcharge.io.chgcar import check_augmentation_fits, read_augmentation, read_chgcar, write_chgcar
+from deepcharge.snapshot import Snapshot
 
 REAL = Path(__file__).resolve().parent / "data" / "realfiles"
 GA4 = REAL / "vasp5_Ga4_spin_aug_CHGCAR.gz"

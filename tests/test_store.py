@@ -9,17 +9,16 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+from conftest import si64_file, tiny_input
+from test_cli_errors import run_failing
 
 from deepcharge.cli import main
-from deepcharge.snapshot import Snapshot
 from deepcharge.data.systems import expand_systems, load_structure, load_system
 from deepcharge.entrypoints import convert
 from deepcharge.errors import FileFormatError
 from deepcharge.io import read_density, write_density
 from deepcharge.io.store import is_store, read_store_snapshot, snapshot_name, store_names
-
-from conftest import si64_file, tiny_input
-from test_cli_errors import run_failing
+from deepcharge.snapshot import Snapshot
 
 LCURVE_COLUMNS = ("step", "rmse_val", "rmse_trn", "eps_mae_val", "eps_mae_trn", "lr")
 

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import si64_file, tiny_input, train_killed_at_step
 
 from deepcharge.chunks import EVALUATION_CHUNK
 from deepcharge.cli import main
@@ -15,8 +16,6 @@ from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
 from deepcharge.models import build_model
 from deepcharge.train.checkpoint import load_checkpoint
-
-from conftest import si64_file, tiny_input, train_killed_at_step
 
 LCURVE_NAMES = ("step", "rmse_val", "rmse_trn", "eps_mae_val", "eps_mae_trn", "lr", "wall_s")
 
@@ -109,7 +108,8 @@ def test_freeze_then_test_matches_checkpoint(workdir, backend):
     for key in ("eps_mae_percent", "mae", "rmse", "electrons_ref", "electrons_pred"):
         assert key in saved["overall"] and key in saved["files"][0]
     # the same numbers straight from the checkpoint's model
-    index = np.sort(np.asarray(torch.randperm(snapshot.density.size, generator=torch.Generator().manual_seed(0))[:3000]))
+    order = torch.randperm(snapshot.density.size, generator=torch.Generator().manual_seed(0))
+    index = np.sort(np.asarray(order[:3000]))
     reference = snapshot.density.reshape(-1)[index]
     prediction = live.predict_points(snapshot, snapshot.grid_points(index))
     eps = 100 * np.abs(prediction - reference).sum() / np.abs(reference).sum()

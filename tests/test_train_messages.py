@@ -5,14 +5,13 @@ import logging
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_input
 
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.cli import main
 from deepcharge.train import trainer as trainer_module
 from deepcharge.train.checkpoint import load_checkpoint
 from deepcharge.train.lr import effective_decay_steps, exp_decay
-
-from conftest import tiny_input
 
 
 def test_decay_steps_beyond_numb_steps_is_replaced_as_deepmd_kit_does():

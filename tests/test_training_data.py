@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import si64_file, tiny_input
 
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.cli import main
@@ -11,8 +12,6 @@ from deepcharge.data.sampler import draw_probes
 from deepcharge.io import read_density
 from deepcharge.train import trainer as trainer_module
 from deepcharge.train.checkpoint import load_checkpoint
-
-from conftest import si64_file, tiny_input
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,14 @@ import pytest
 from ase import Atoms
 from ase.io.xsf import read_xsf as read_ase_xsf
 from ase.units import Bohr
+from conftest import si64_file
 
 from deepcharge.cli import main
-from deepcharge.snapshot import Snapshot
 from deepcharge.errors import FileFormatError
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import is_density_file, read_density, read_options, read_structure, write_density
 from deepcharge.io.xsf import read_xsf
-
-from conftest import si64_file
+from deepcharge.snapshot import Snapshot
 
 CELL = np.array([[4.0, 0.0, 0.0], [-1.2, 3.6, 0.0], [0.4, 0.3, 5.0]])  # triclinic
 POSITIONS = np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0], [2.5, 1.5, 0.5]])

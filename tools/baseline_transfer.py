@@ -29,11 +29,13 @@ from deepcharge.models import build_model
 from deepcharge.models.radial_baseline import least_squares
 from deepcharge.utils import write_json
 
+
 def baseline_features(model, inputs):
     """The columns of the model's ρ₀ at the probes of ``inputs`` (see PseudoAtomModel.baseline_columns)."""
     parts = []
     with torch.no_grad():
-        for vectors, nlist in zip(inputs["probe_vectors"].split(STATISTICS_CHUNK), inputs["probe_nlist"].split(STATISTICS_CHUNK)):
+        chunks = zip(inputs["probe_vectors"].split(STATISTICS_CHUNK), inputs["probe_nlist"].split(STATISTICS_CHUNK))
+        for vectors, nlist in chunks:
             mask = nlist >= 0
             # only the three-body terms of the descriptor enter ρ₀: skip the se_e2_a embedding nets
             three_body = (torch.cat([extra(vectors, mask) for extra in model.angular], dim=1)

@@ -18,8 +18,8 @@ from pathlib import Path
 import ase
 import ase.io
 import torch
-
 from bench_predict import DEEPCHARGE, cpu_model, emit
+
 from deepcharge.entrypoints.compress import compress_model
 from deepcharge.io import read_density
 

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from deepcharge.data.inputs import probe_inputs, structure_inputs
-from deepcharge.snapshot import Snapshot
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_structure, write_density
+from deepcharge.snapshot import Snapshot
 
 A_SI = 5.431  # Å, conventional 8-atom diamond cell
 DEFAULT_SPACING = 2 * A_SI / 48

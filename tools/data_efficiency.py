@@ -46,7 +46,8 @@ def run(argv=None):
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     if max(args.counts) > len(args.train) or min(args.counts) < 1:
-        raise DeepChargeError(f"--counts {args.counts}: each must lie between 1 and the {len(args.train)} --train files")
+        raise DeepChargeError(f"--counts {args.counts}: each must lie between 1 and the number of --train files "
+                              f"({len(args.train)})")
 
     raw = load_input_file(args.input)
     raw["training"].pop("validation_data", None)
@@ -71,8 +72,9 @@ def run(argv=None):
             metrics = evaluate_file(predictor, path, args.numb_points)[0]
             scores[label] = {"eps_mae_percent": metrics["eps_mae_percent"], "seen_in_training": label in seen}
         runs.append({"snapshots": count, "trained_on": sorted(seen), "train_seconds": seconds, "test": scores})
-        print(f"{count} snapshot(s): " + "  ".join(f"{label} {s['eps_mae_percent']:.3f}{'*' if s['seen_in_training'] else ''}"
-                                                 for label, s in scores.items()), file=sys.stderr, flush=True)
+        shown = [f"{label} {score['eps_mae_percent']:.3f}{'*' if score['seen_in_training'] else ''}"
+                 for label, score in scores.items()]
+        print(f"{count} snapshot(s): " + "  ".join(shown), file=sys.stderr, flush=True)
     held_out = [label for label, _ in tests if not any(r["test"][label]["seen_in_training"] for r in runs)]
     result = {"input": args.input, "numb_steps": raw["training"].get("numb_steps"), "held_out_of_every_run": held_out,
               "threads": os.environ.get("OMP_NUM_THREADS"), "runs": runs}

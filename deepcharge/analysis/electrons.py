@@ -6,7 +6,7 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import DeepChargeError
+from deepcharge.errors import DeepChargeError
 
 
 def composition_and_electrons(snapshot) -> Tuple[Dict[str, int], float]:

@@ -5,8 +5,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import DeepChargeError
-from ..utils import atomic_path
+from deepcharge.errors import DeepChargeError
+from deepcharge.utils import atomic_path
 
 # points per model in a comparison's parity plot (a regular stride through the rest)
 PARITY_POINTS = 100_000

@@ -7,10 +7,10 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..chunks import NEIGHBOUR_SEARCH_CHUNK
-from ..errors import DeepChargeError
-from ..geometry.neighbours import atom_neighbours, pad_by_type, probe_neighbours
-from ..snapshot import Snapshot
+from deepcharge.chunks import NEIGHBOUR_SEARCH_CHUNK
+from deepcharge.errors import DeepChargeError
+from deepcharge.geometry.neighbours import atom_neighbours, pad_by_type, probe_neighbours
+from deepcharge.snapshot import Snapshot
 
 
 def atom_types(snapshot: Snapshot, type_map: Sequence[str]) -> np.ndarray:

@@ -11,11 +11,11 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..analysis.electrons import composition_and_electrons
-from ..snapshot import Snapshot
-from .inputs import InputSpec
-from .probe_set import ProbeSet
-from .sampler import draw_probes
+from deepcharge.analysis.electrons import composition_and_electrons
+from deepcharge.data.inputs import InputSpec
+from deepcharge.data.probe_set import ProbeSet
+from deepcharge.data.sampler import draw_probes
+from deepcharge.snapshot import Snapshot
 
 Member = Tuple[int, int]  # (snapshot number, how many times the pool has cycled through all of them)
 

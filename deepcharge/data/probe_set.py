@@ -6,8 +6,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from ..snapshot import Snapshot
-from .inputs import InputSpec, Structure, merge_structures, pad_slots, probe_inputs, structure_inputs
+from deepcharge.data.inputs import InputSpec, Structure, merge_structures, pad_slots, probe_inputs, structure_inputs
+from deepcharge.snapshot import Snapshot
 
 
 @dataclass

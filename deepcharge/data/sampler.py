@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ..snapshot import Snapshot
+from deepcharge.snapshot import Snapshot
 
 
 def sample_grid_indices(npoints: int, count: int, generator: torch.Generator) -> np.ndarray:

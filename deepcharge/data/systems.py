@@ -7,11 +7,11 @@ import glob
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..errors import DeepChargeError, FileFormatError
-from ..io import is_density_file, read_density, read_structure
-from ..io.store import check_store_name, is_store, read_store_snapshot, store_names
-from ..io.structures import read_frames
-from ..snapshot import Snapshot
+from deepcharge.errors import DeepChargeError, FileFormatError
+from deepcharge.io import is_density_file, read_density, read_structure
+from deepcharge.io.store import check_store_name, is_store, read_store_snapshot, store_names
+from deepcharge.io.structures import read_frames
+from deepcharge.snapshot import Snapshot
 
 STORE_SUFFIXES = (".h5", ".hdf5")
 

@@ -8,17 +8,17 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..analysis.plots import plot_error_histograms, plot_lcurves, plot_model_parity, plot_slice
-from ..config import load_input_file, normalize
-from ..data.inputs import atom_types
-from ..snapshot import Snapshot
-from ..data.systems import expand_systems, load_system
-from ..errors import DeepChargeError, FileFormatError
-from ..infer.evaluate import file_metrics, overall_metrics, predict_index, sample_index
-from ..infer.predictor import Predictor
-from ..train.freeze import freeze_model
-from ..train.run import train_config
-from ..utils import atomic_path, write_json
+from deepcharge.analysis.plots import plot_error_histograms, plot_lcurves, plot_model_parity, plot_slice
+from deepcharge.config import load_input_file, normalize
+from deepcharge.data.inputs import atom_types
+from deepcharge.data.systems import expand_systems, load_system
+from deepcharge.errors import DeepChargeError, FileFormatError
+from deepcharge.infer.evaluate import file_metrics, overall_metrics, predict_index, sample_index
+from deepcharge.infer.predictor import Predictor
+from deepcharge.snapshot import Snapshot
+from deepcharge.train.freeze import freeze_model
+from deepcharge.train.run import train_config
+from deepcharge.utils import atomic_path, write_json
 
 log = logging.getLogger("deepcharge")
 

@@ -6,12 +6,12 @@ from typing import Dict, Optional
 
 import torch
 
-from ..errors import DeepChargeError
-from ..infer.predictor import METADATA_FILE, load_frozen
-from ..models import build_model
-from ..models.base import load_weights
-from ..models.descriptor.tabulate import TabulatedSeA, embedding_input_range
-from ..utils import atomic_path, quiet_torchscript
+from deepcharge.errors import DeepChargeError
+from deepcharge.infer.predictor import METADATA_FILE, load_frozen
+from deepcharge.models import build_model
+from deepcharge.models.base import load_weights
+from deepcharge.models.descriptor.tabulate import TabulatedSeA, embedding_input_range
+from deepcharge.utils import atomic_path, quiet_torchscript
 
 log = logging.getLogger("deepcharge")
 
@@ -67,8 +67,8 @@ def compress_model(model_path: str = "frozen_model.pth", output: str = "frozen_m
     module, metadata = load_frozen(model_path, "cpu")
     backend = metadata.get("backend")
     if backend != "pseudo_atom":
-        raise DeepChargeError(f"{model_path}: a model of backend {backend}; only pseudo_atom models (se_e2_a embedding nets) "
-                              "can be compressed")
+        raise DeepChargeError(f"{model_path}: a model of backend {backend}; only pseudo_atom models (se_e2_a "
+                              "embedding nets) can be compressed")
     if "compressed" in metadata:
         raise DeepChargeError(f"{model_path}: already compressed; compress the frozen model it came from")
     model = rebuild_model(module, metadata, model_path)

@@ -3,10 +3,10 @@
 import logging
 from typing import List
 
-from ..data.systems import expand_systems, split_reference
-from ..errors import DeepChargeError
-from ..io import read_density
-from ..io.store import StoreItem, file_sha256, write_store
+from deepcharge.data.systems import expand_systems, split_reference
+from deepcharge.errors import DeepChargeError
+from deepcharge.io import read_density
+from deepcharge.io.store import StoreItem, file_sha256, write_store
 
 log = logging.getLogger("deepcharge")
 

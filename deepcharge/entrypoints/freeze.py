@@ -4,9 +4,9 @@ ensemble)."""
 from pathlib import Path
 from typing import List
 
-from ..train.ensemble import found_members
-from ..train.freeze import freeze_model
-from ..utils import tagged_name
+from deepcharge.train.ensemble import found_members
+from deepcharge.train.freeze import freeze_model
+from deepcharge.utils import tagged_name
 
 
 def freeze_run(checkpoint: str = ".", output: str = "frozen_model.pth") -> List[dict]:

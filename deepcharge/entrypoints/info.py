@@ -5,9 +5,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from deepcharge.snapshot import Snapshot
 from deepcharge.data.systems import expand_systems, load_structure
 from deepcharge.io.files import write_atomic
+from deepcharge.snapshot import Snapshot
 
 
 def describe(path: str, snapshot: Snapshot) -> dict:

@@ -12,13 +12,13 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
-from ..snapshot import Snapshot
-from ..data.systems import load_frames
-from ..errors import DeepChargeError
-from ..infer.grid import bare_structure, check_writable, grid_shape_for, spooled, write_grid
-from ..infer.predictor import Predictor
-from ..io import output_format
-from ..utils import atomic_path, numbered_names, tagged_name
+from deepcharge.data.systems import load_frames
+from deepcharge.errors import DeepChargeError
+from deepcharge.infer.grid import bare_structure, check_writable, grid_shape_for, spooled, write_grid
+from deepcharge.infer.predictor import Predictor
+from deepcharge.io import output_format
+from deepcharge.snapshot import Snapshot
+from deepcharge.utils import atomic_path, numbered_names, tagged_name
 
 log = logging.getLogger("deepcharge")
 

@@ -4,9 +4,9 @@ from typing import List
 
 import torch
 
-from ..data.inputs import Structure, auto_sel, max_neighbour_counts
-from ..data.sampler import draw_probes
-from ..data.systems import expand_systems, load_system
+from deepcharge.data.inputs import Structure, auto_sel, max_neighbour_counts
+from deepcharge.data.sampler import draw_probes
+from deepcharge.data.systems import expand_systems, load_system
 
 
 def run_neighbor_stat(systems: List[str], rcut: float, type_map: List[str], numb_points: int = -1) -> dict:

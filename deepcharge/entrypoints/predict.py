@@ -9,17 +9,17 @@ from typing import Iterable, Iterator, List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from .. import distributed
-from ..snapshot import Snapshot
-from ..data.systems import load_frames
-from ..errors import DeepChargeError
-from ..infer.grid import bare_structure, check_writable, grid_shape_for, grid_values, spooled, write_grid
-from ..infer.predictor import Predictor
-from ..io import output_format
-from ..io.chgcar import Augmentation, check_augmentation_fits, read_augmentation
-from ..io.formats import density_format
-from ..reading import current_read_options
-from ..utils import numbered_names
+from deepcharge import distributed
+from deepcharge.data.systems import load_frames
+from deepcharge.errors import DeepChargeError
+from deepcharge.infer.grid import bare_structure, check_writable, grid_shape_for, grid_values, spooled, write_grid
+from deepcharge.infer.predictor import Predictor
+from deepcharge.io import output_format
+from deepcharge.io.chgcar import Augmentation, check_augmentation_fits, read_augmentation
+from deepcharge.io.formats import density_format
+from deepcharge.reading import current_read_options
+from deepcharge.snapshot import Snapshot
+from deepcharge.utils import numbered_names
 
 log = logging.getLogger("deepcharge")
 

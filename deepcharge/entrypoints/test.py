@@ -6,10 +6,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..data.systems import expand_systems, system_label
-from ..infer.evaluate import evaluate_file, overall_metrics
-from ..infer.predictor import Predictor
-from ..utils import atomic_path, write_json
+from deepcharge.data.systems import expand_systems, system_label
+from deepcharge.infer.evaluate import evaluate_file, overall_metrics
+from deepcharge.infer.predictor import Predictor
+from deepcharge.utils import atomic_path, write_json
 
 log = logging.getLogger("deepcharge")
 

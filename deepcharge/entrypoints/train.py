@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .. import distributed
-from ..config import load_input_file, normalize
-from ..errors import DeepChargeError
-from ..train.ensemble import member_folders, member_seeds
-from ..train.run import train_config
+from deepcharge import distributed
+from deepcharge.config import load_input_file, normalize
+from deepcharge.errors import DeepChargeError
+from deepcharge.train.ensemble import member_folders, member_seeds
+from deepcharge.train.run import train_config
 
 log = logging.getLogger("deepcharge")
 

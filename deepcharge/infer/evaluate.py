@@ -5,11 +5,11 @@ from typing import List
 import numpy as np
 import torch
 
-from ..analysis.metrics import DensityErrors
-from ..data.sampler import sample_grid_indices
-from ..snapshot import Snapshot
-from ..data.systems import load_system
-from .predictor import Predictor
+from deepcharge.analysis.metrics import DensityErrors
+from deepcharge.data.sampler import sample_grid_indices
+from deepcharge.data.systems import load_system
+from deepcharge.infer.predictor import Predictor
+from deepcharge.snapshot import Snapshot
 
 
 def sample_index(snapshot: Snapshot, numb_points: int = 0, seed: int = 0) -> np.ndarray:

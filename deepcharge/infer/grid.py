@@ -7,13 +7,13 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .. import distributed
-from ..chunks import SPOOL_CHUNK
-from ..snapshot import Snapshot
-from ..errors import DeepChargeError
-from ..io import output_format
-from ..io.chgcar import Augmentation, write_chgcar_blocks
-from .predictor import Predictor
+from deepcharge import distributed
+from deepcharge.chunks import SPOOL_CHUNK
+from deepcharge.errors import DeepChargeError
+from deepcharge.infer.predictor import Predictor
+from deepcharge.io import output_format
+from deepcharge.io.chgcar import Augmentation, write_chgcar_blocks
+from deepcharge.snapshot import Snapshot
 
 
 def fft_friendly_size(minimum: int) -> int:

@@ -9,13 +9,13 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 import torch
 
-from ..analysis.electrons import expected_electrons
-from ..chunks import PREDICTION_CHUNK
-from ..data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
-from ..errors import DeepChargeError
-from ..models.upgrade import CONFIG_VERSION, upgrade_model_config
-from ..snapshot import Snapshot
-from ..utils import quiet_torchscript, resolve_device
+from deepcharge.analysis.electrons import expected_electrons
+from deepcharge.chunks import PREDICTION_CHUNK
+from deepcharge.data.inputs import InputSpec, Structure, probe_inputs, structure_inputs
+from deepcharge.errors import DeepChargeError
+from deepcharge.models.upgrade import CONFIG_VERSION, upgrade_model_config
+from deepcharge.snapshot import Snapshot
+from deepcharge.utils import quiet_torchscript, resolve_device
 
 METADATA_FILE = "deepcharge.json"
 # probes per model call on a CPU: small enough that the per-neighbour tensors stay in the cache (2-4× faster
@@ -33,7 +33,7 @@ def load_frozen(path, device) -> Tuple[torch.jit.ScriptModule, dict]:
         with quiet_torchscript():
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except Exception as err:  # torch raises RuntimeError/ValueError/zip errors for foreign files
-        from ..train.checkpoint import torch_archive_kind
+        from deepcharge.train.checkpoint import torch_archive_kind
 
         if torch_archive_kind(path) == "checkpoint":
             raise DeepChargeError(f"{path}: a training checkpoint, not a frozen model; freeze it first: "

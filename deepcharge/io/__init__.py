@@ -7,14 +7,14 @@ XCrySDen XSF), plain or gzip. Anything else ASE can read is accepted as a bare s
 import os
 
 from deepcharge.errors import FileFormatError
-from deepcharge.io.files import PathLike
 from deepcharge.io.chgcar import read_chgcar, write_chgcar
 from deepcharge.io.cube import read_cube, write_cube
+from deepcharge.io.files import PathLike
 from deepcharge.io.formats import FORMATS, detect_format, format_by_content, output_format
-from deepcharge.reading import current_read_options, read_options
-from deepcharge.snapshot import Snapshot
 from deepcharge.io.structures import EXPECTED_STRUCTURE, atoms_to_snapshot
 from deepcharge.io.xsf import read_xsf, write_xsf
+from deepcharge.reading import current_read_options, read_options
+from deepcharge.snapshot import Snapshot
 
 __all__ = [
     "FORMATS",

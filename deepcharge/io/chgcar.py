@@ -12,8 +12,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.io.files import PathLike
-from deepcharge.io.files import line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
+from deepcharge.io.files import PathLike, line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
 from deepcharge.snapshot import Snapshot
 
 BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}

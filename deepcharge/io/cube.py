@@ -14,8 +14,7 @@ from ase.data import chemical_symbols
 from ase.units import Bohr
 
 from deepcharge.errors import FileFormatError
-from deepcharge.io.files import PathLike
-from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
+from deepcharge.io.files import PathLike, line_of_token, parse_values, read_text, write_atomic
 from deepcharge.snapshot import Snapshot
 
 

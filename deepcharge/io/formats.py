@@ -17,6 +17,7 @@ from deepcharge.io.files import open_text
 from deepcharge.reading import ReadOptions
 from deepcharge.snapshot import Snapshot
 
+
 class DensityFormat(NamedTuple):
     """One density file format.
 

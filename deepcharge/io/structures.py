@@ -6,8 +6,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import FileFormatError
-from ..snapshot import Snapshot
+from deepcharge.errors import FileFormatError
+from deepcharge.snapshot import Snapshot
 
 # what a structure argument may be, for the message when a file is none of it
 EXPECTED_STRUCTURE = ("expected a density file (CHGCAR layout or Gaussian cube) or a structure file ASE reads "

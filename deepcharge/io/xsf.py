@@ -16,9 +16,8 @@ from ase import units
 from ase.data import atomic_numbers, chemical_symbols
 
 from deepcharge.errors import FileFormatError
-from deepcharge.io.files import PathLike
 from deepcharge.io.chgcar import format_values
-from deepcharge.io.files import line_of_token, parse_values, read_text, write_atomic
+from deepcharge.io.files import PathLike, line_of_token, parse_values, read_text, write_atomic
 from deepcharge.reading import XSF_UNITS
 from deepcharge.snapshot import Snapshot
 

@@ -25,11 +25,11 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from .base import DTYPES, DescriptorModel, register_model
-from .descriptor.env_mat import cosine_weight, environment_matrix
-from .descriptor.se_e2_a import contract
-from .fitting import DensityFitting
-from .network import ResidualMLP
+from deepcharge.models.base import DTYPES, DescriptorModel, register_model
+from deepcharge.models.descriptor.env_mat import cosine_weight, environment_matrix
+from deepcharge.models.descriptor.se_e2_a import contract
+from deepcharge.models.fitting import DensityFitting
+from deepcharge.models.network import ResidualMLP
 
 STD_FLOOR = 1e-2
 # (probe, atom) pairs used for the statistics and the ansatz fit before training

@@ -7,8 +7,8 @@ from typing import Callable, Dict, Iterable, List, Tuple
 import torch
 from torch import nn
 
-from ..choices import PRECISIONS
-from ..errors import DeepChargeError
+from deepcharge.choices import PRECISIONS
+from deepcharge.errors import DeepChargeError
 
 MODEL_BUILDERS: Dict[str, Callable[..., torch.nn.Module]] = {}
 

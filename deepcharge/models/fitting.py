@@ -6,8 +6,8 @@ from typing import List
 import torch
 from torch import nn
 
-from .base import weighted_mean_std
-from .network import ResidualMLP
+from deepcharge.models.base import weighted_mean_std
+from deepcharge.models.network import ResidualMLP
 
 
 class DensityFitting(nn.Module):

@@ -5,7 +5,7 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-from ..choices import ACTIVATION_FUNCTIONS
+from deepcharge.choices import ACTIVATION_FUNCTIONS
 
 ACTIVATIONS = {name: getattr(nn, module) for name, module in ACTIVATION_FUNCTIONS.items()}
 """Activation modules by their input-file names (the input schema's choices)."""

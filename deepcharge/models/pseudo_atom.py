@@ -5,12 +5,12 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from ..chunks import STATISTICS_CHUNK as STAT_CHUNK
-from .base import DTYPES, DescriptorModel, register_model
-from .descriptor.se_e2_a import DescriptorSeA
-from .descriptor.three_body import ThreeBodyDescriptor
-from .fitting import DensityFitting
-from .radial_baseline import RadialBaseline, least_squares
+from deepcharge.chunks import STATISTICS_CHUNK as STAT_CHUNK
+from deepcharge.models.base import DTYPES, DescriptorModel, register_model
+from deepcharge.models.descriptor.se_e2_a import DescriptorSeA
+from deepcharge.models.descriptor.three_body import ThreeBodyDescriptor
+from deepcharge.models.fitting import DensityFitting
+from deepcharge.models.radial_baseline import RadialBaseline, least_squares
 
 
 @register_model("pseudo_atom")
@@ -41,7 +41,8 @@ class PseudoAtomModel(DescriptorModel):
             three_body["lmax"], descriptor["env_protection"], dtype)])
         generator.manual_seed(int(fitting_net["seed"]))
         self.fitting = DensityFitting(
-            self.descriptor.dim_out + sum(extra.dim_out for extra in self.angular), fitting_net["neuron"], fitting_net["resnet_dt"],
+            self.descriptor.dim_out + sum(extra.dim_out for extra in self.angular), fitting_net["neuron"],
+            fitting_net["resnet_dt"],
             fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
             generator, dtype, trainable_skip=fitting_net["trainable_skip"],
         )

@@ -10,7 +10,7 @@ from typing import List
 import torch
 from torch import nn
 
-from .descriptor.env_mat import smooth_weight
+from deepcharge.models.descriptor.env_mat import smooth_weight
 
 
 class RadialBaseline(nn.Module):

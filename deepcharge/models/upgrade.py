@@ -8,7 +8,7 @@ read plain keys. As DeePMD-kit's ``check_version_compatibility``, a newer versio
 error.
 """
 
-from ..errors import DeepChargeError
+from deepcharge.errors import DeepChargeError
 
 CONFIG_VERSION = 1
 """Version of the ``model`` section this deepcharge writes. Raise it, and add a step to

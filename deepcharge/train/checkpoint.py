@@ -8,9 +8,9 @@ from typing import Optional
 
 import torch
 
-from ..errors import DeepChargeError
-from ..models.upgrade import CONFIG_VERSION, upgrade_model_config
-from ..utils import atomic_path
+from deepcharge.errors import DeepChargeError
+from deepcharge.models.upgrade import CONFIG_VERSION, upgrade_model_config
+from deepcharge.utils import atomic_path
 
 
 def save_checkpoint(prefix: str, step: int, state: dict, keep: int) -> Path:

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import List, Optional
 
-from ..utils import numbered_names
+from deepcharge.utils import numbered_names
 
 # member i's seed when the input gives training.seed but no list: member 0 is then the run without ensemble
 SEED_STRIDE = 1000

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
-from ..analysis.electrons import fit_electrons_per_atom
-from ..infer.predictor import METADATA_FILE
-from ..models import build_model
-from ..models.base import load_weights
-from ..utils import atomic_path, quiet_torchscript
-from .checkpoint import load_checkpoint, resolve_checkpoint
+from deepcharge import __version__
+from deepcharge.analysis.electrons import fit_electrons_per_atom
+from deepcharge.infer.predictor import METADATA_FILE
+from deepcharge.models import build_model
+from deepcharge.models.base import load_weights
+from deepcharge.train.checkpoint import load_checkpoint, resolve_checkpoint
+from deepcharge.utils import atomic_path, quiet_torchscript
 
 log = logging.getLogger("deepcharge")
 

@@ -4,12 +4,12 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from .. import distributed
-from ..errors import DeepChargeError
-from ..utils import working_directory, write_json
-from .checkpoint import load_checkpoint, resolve_checkpoint
-from .ensemble import is_finished, member_config, member_folders, member_seeds
-from .trainer import Trainer
+from deepcharge import distributed
+from deepcharge.errors import DeepChargeError
+from deepcharge.train.checkpoint import load_checkpoint, resolve_checkpoint
+from deepcharge.train.ensemble import is_finished, member_config, member_folders, member_seeds
+from deepcharge.train.trainer import Trainer
+from deepcharge.utils import working_directory, write_json
 
 log = logging.getLogger("deepcharge")
 

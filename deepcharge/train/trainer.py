@@ -9,21 +9,21 @@ from typing import List, Optional
 
 import torch
 
-from ..analysis.metrics import DensityErrors
-from ..chunks import EVALUATION_CHUNK
-from ..data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
-from ..data.pool import TrainingPool
-from ..data.probe_set import ProbeSet
-from ..data.sampler import batch_indices, draw_probes, sample_grid_indices
-from ..data.systems import load_system, resolve_systems
-from ..errors import DeepChargeError
-from ..models import build_model
-from ..models.base import DTYPES, load_weights
-from .. import distributed
-from ..models.upgrade import CONFIG_VERSION
-from .checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
-from .loss import density_loss
-from .lr import effective_decay_steps, exp_decay
+from deepcharge import distributed
+from deepcharge.analysis.metrics import DensityErrors
+from deepcharge.chunks import EVALUATION_CHUNK
+from deepcharge.data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
+from deepcharge.data.pool import TrainingPool
+from deepcharge.data.probe_set import ProbeSet
+from deepcharge.data.sampler import batch_indices, draw_probes, sample_grid_indices
+from deepcharge.data.systems import load_system, resolve_systems
+from deepcharge.errors import DeepChargeError
+from deepcharge.models import build_model
+from deepcharge.models.base import DTYPES, load_weights
+from deepcharge.models.upgrade import CONFIG_VERSION
+from deepcharge.train.checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
+from deepcharge.train.loss import density_loss
+from deepcharge.train.lr import effective_decay_steps, exp_decay
 
 log = logging.getLogger("deepcharge")
 

@@ -61,7 +61,8 @@ def solid_harmonics(v: torch.Tensor, l: int) -> torch.Tensor:
         in_plane = x * x + y * y
         return torch.stack([math.sqrt(5.0 / 8.0) * y * (3 * x * x - y * y), math.sqrt(15.0) * x * y * z,
                             math.sqrt(3.0 / 8.0) * y * (4 * z * z - in_plane), 0.5 * z * (2 * z * z - 3 * in_plane),
-                            math.sqrt(3.0 / 8.0) * x * (4 * z * z - in_plane), 0.5 * math.sqrt(15.0) * z * (x * x - y * y),
+                            math.sqrt(3.0 / 8.0) * x * (4 * z * z - in_plane),
+                            0.5 * math.sqrt(15.0) * z * (x * x - y * y),
                             math.sqrt(5.0 / 8.0) * x * (x * x - 3 * y * y)], dim=-1)
     raise ValueError(f"solid harmonics are implemented for l = 2 and 3, not {l}")
 

@@ -9,8 +9,8 @@ from typing import List
 import torch
 from torch import nn
 
-from .env_mat import environment_matrix
-from ..network import ResidualMLP
+from deepcharge.models.descriptor.env_mat import environment_matrix
+from deepcharge.models.network import ResidualMLP
 
 STD_FLOOR = 1e-2
 

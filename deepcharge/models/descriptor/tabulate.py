@@ -13,8 +13,8 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from .env_mat import environment_matrix, smooth_weight
-from .se_e2_a import DescriptorSeA, contract_orders
+from deepcharge.models.descriptor.env_mat import environment_matrix, smooth_weight
+from deepcharge.models.descriptor.se_e2_a import DescriptorSeA, contract_orders
 
 # neighbour slots per table evaluation: the gathered coefficients are (probes, BLOCK, 6, M). On one CPU core
 # (shipped Si model: 128 probes per call, sel 36, M 80; µs per probe) 1: 32, 2: 10, 4: 6.7, 8: 6.1, 9-36: 5.5,

@@ -11,7 +11,7 @@ from typing import List
 import torch
 from torch import nn
 
-from .env_mat import smooth_weight
+from deepcharge.models.descriptor.env_mat import smooth_weight
 
 
 class ThreeBodyDescriptor(nn.Module):

@@ -5,7 +5,7 @@ from typing import Dict, List
 
 import torch
 
-from ..base import DTYPES, DensityModel, weighted_mean_std
+from deepcharge.models.base import DTYPES, DensityModel, weighted_mean_std
 
 
 @contextlib.contextmanager

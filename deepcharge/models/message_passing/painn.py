@@ -5,9 +5,9 @@ from typing import Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..base import DTYPES, register_model
-from .common import MessagePassingModel, seeded
-from .layers import SincBasis, atom_edges, cosine_cutoff, scatter_sum, two_layer
+from deepcharge.models.base import DTYPES, register_model
+from deepcharge.models.message_passing.common import MessagePassingModel, seeded
+from deepcharge.models.message_passing.layers import SincBasis, atom_edges, cosine_cutoff, scatter_sum, two_layer
 
 
 class EquivariantMessage(nn.Module):
@@ -20,7 +20,8 @@ class EquivariantMessage(nn.Module):
         self.filter = nn.Linear(num_basis, 3 * features, dtype=dtype)
 
     def forward(self, s: torch.Tensor, v: torch.Tensor, receiver: torch.Tensor, sender: torch.Tensor,
-                basis: torch.Tensor, cut: torch.Tensor, unit: torch.Tensor, size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+                basis: torch.Tensor, cut: torch.Tensor, unit: torch.Tensor,
+                size: int) -> Tuple[torch.Tensor, torch.Tensor]:
         x = self.phi(s).index_select(0, sender) * self.filter(basis) * cut
         ds, dvv, dvs = torch.split(x, self.features, dim=-1)
         dv = v.index_select(0, sender) * dvv.unsqueeze(1) + dvs.unsqueeze(1) * unit.unsqueeze(-1)

@@ -5,9 +5,17 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from ..base import DTYPES, register_model
-from .common import MessagePassingModel, seeded
-from .layers import GaussianBasis, ShiftedSoftplus, atom_edges, probe_edges, scatter_sum, soft_cutoff, two_layer
+from deepcharge.models.base import DTYPES, register_model
+from deepcharge.models.message_passing.common import MessagePassingModel, seeded
+from deepcharge.models.message_passing.layers import (
+    GaussianBasis,
+    ShiftedSoftplus,
+    atom_edges,
+    probe_edges,
+    scatter_sum,
+    soft_cutoff,
+    two_layer,
+)
 
 
 class ContinuousFilterMessage(nn.Module):
