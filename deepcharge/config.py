@@ -146,8 +146,8 @@ def baseline_three_body_arg():
     return Argument("baseline_three_body", bool, optional=True, default=False,
                     doc="Adds a linear combination of the descriptor's three-body terms to the baseline ρ₀, fitted "
                         "by least squares together with the radial profiles before training and then kept fixed "
-                        "(needs `descriptor.three_body`). On Si64 this linear model alone beats a trained net on "
-                        "the same terms, so the net only learns what it leaves.")
+                        "(needs `descriptor.three_body`): least squares finds in seconds what gradient descent does "
+                        "not find in thousands of steps, so the net only learns what it leaves.")
 
 
 def descriptor_deep_density():

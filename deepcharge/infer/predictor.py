@@ -18,8 +18,8 @@ from deepcharge.snapshot import Snapshot
 from deepcharge.utils import quiet_torchscript, resolve_device
 
 METADATA_FILE = "deepcharge.json"
-# probes per model call on a CPU: small enough that the per-neighbour tensors stay in the cache (2-4× faster
-# than whole chunks for every backend); a GPU takes whole chunks
+# probes per model call on a CPU: small enough that the per-neighbour tensors stay in the cache (faster than
+# whole chunks for every backend; README's results); a GPU takes whole chunks
 CPU_MODEL_BATCH = 128
 
 

@@ -51,7 +51,7 @@ class PseudoAtomModel(DescriptorModel):
         self.baseline_three_body = bool(fitting_net["baseline_three_body"]) and three_body is not None
         three_body_dim = sum(extra.dim_out for extra in self.angular) if self.baseline_three_body else 0
         # fixed at the least-squares solution: Adam's steps of size ~lr on each of these many, strongly coupled
-        # coefficients would throw the fit away (on Si64 the validation error trebled in the first 1000 steps)
+        # coefficients would throw the fit away
         self.register_buffer("three_body_coefficients", torch.zeros(three_body_dim, dtype=dtype))
 
     @torch.jit.ignore

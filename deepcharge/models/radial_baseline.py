@@ -1,8 +1,8 @@
 """A smooth superposition of per-species radial profiles, fitted to the training density by least squares.
 
 ρ₀(r) = Σ_atoms f_type(|r − R|) with f_t(d) = w(d) Σ_k c_tk exp(−(d − μ_k)²/2σ²), w the se_e2_a switch.
-It captures the spherical part of the density around each atom (on Si64 it alone reaches ε_mae ≈ 9 %,
-where the mean density gives 84 %), so the network only has to learn the much smaller remainder.
+It captures the spherical part of the density around each atom, so the network only has to learn the much
+smaller remainder.
 """
 
 from typing import List

@@ -1,8 +1,8 @@
 """An explicit three-body descriptor: the angular resolution se_e2_a lacks.
 
 se_e2_a's D = Gᵀ R Rᵀ G< sees the angle between two neighbours only through cos θ to first order (the
-rows of R are s·(1, r̂)). On Si64, a linear fit on Σ_jk φ_a(r_j) φ_b(r_k) P_l(cos θ_jk) with l ≤ 4 halves
-the error of a linear fit on a trained se_e2_a descriptor, so the fitting net gets both.
+rows of R are s·(1, r̂)); Σ_jk φ_a(r_j) φ_b(r_k) P_l(cos θ_jk) resolves it to order ``lmax``, so the fitting net
+gets both.
 """
 
 import math
