@@ -3,9 +3,12 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from deepcharge.analysis.metrics import DensityErrors
+from deepcharge.train.trainer import Trainer
 from deepcharge.utils import working_directory
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +95,18 @@ def train_killed_at_step(monkeypatch, input_file: Path, optimizer_step: int):
     with pytest.raises(Killed):
         main(["train", str(input_file)])
     monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+
+
+def scripted_validation(monkeypatch, values):
+    """Make the validation error at step 0, disp_freq, 2 disp_freq, ... the given percentages."""
+    scripted = iter(values)
+    original = Trainer.evaluate
+
+    def evaluate(self, probe_set, *chunk):
+        errors = original(self, probe_set, *chunk)
+        if probe_set is self.valid_set:
+            errors = DensityErrors()
+            errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))
+        return errors
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)

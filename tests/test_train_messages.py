@@ -5,11 +5,9 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_input
+from conftest import scripted_validation, tiny_input
 
-from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.cli import main
-from deepcharge.train import trainer as trainer_module
 from deepcharge.train.checkpoint import load_checkpoint
 from deepcharge.train.lr import effective_decay_steps, exp_decay
 
@@ -42,21 +40,6 @@ def test_restarting_a_finished_run_says_so_before_loading_data(workdir, monkeypa
     caplog.set_level(logging.INFO)
     assert main(["train", str(input_file), "--restart", "model.ckpt.pt"]) == 0
     assert "already finished (step 10, numb_steps 10)" in caplog.text
-
-
-def scripted_validation(monkeypatch, values):
-    """Make the validation error at step 0, disp_freq, 2 disp_freq, ... the given percentages."""
-    scripted = iter(values)
-    original = trainer_module.Trainer.evaluate
-
-    def evaluate(self, probe_set, *chunk):
-        errors = original(self, probe_set, *chunk)
-        if probe_set is self.valid_set:
-            errors = DensityErrors()
-            errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))
-        return errors
-
-    monkeypatch.setattr(trainer_module.Trainer, "evaluate", evaluate)
 
 
 def test_the_end_of_training_and_freeze_name_the_best_checkpoint(workdir, monkeypatch, caplog):

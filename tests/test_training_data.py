@@ -3,14 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from conftest import si64_file, tiny_input
+from conftest import scripted_validation, si64_file, tiny_input
 
-from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.cli import main
 from deepcharge.data.pool import TrainingPool
 from deepcharge.data.sampler import draw_probes
 from deepcharge.io import read_density
-from deepcharge.train import trainer as trainer_module
 from deepcharge.train.checkpoint import load_checkpoint
 
 
@@ -70,17 +68,7 @@ def test_training_with_a_pool_and_importance_sampling_restarts_exactly(workdir):
 
 
 def test_early_stopping_keeps_the_best_checkpoint(workdir, monkeypatch):
-    scripted = iter([50.0, 40.0, 30.0, 35.0, 36.0, 37.0, 38.0])  # step 0, then every disp_freq = 5 steps
-    original = trainer_module.Trainer.evaluate
-
-    def evaluate(self, probe_set, *chunk):
-        errors = original(self, probe_set, *chunk)
-        if probe_set is self.valid_set:
-            errors = DensityErrors()
-            errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))
-        return errors
-
-    monkeypatch.setattr(trainer_module.Trainer, "evaluate", evaluate)
+    scripted_validation(monkeypatch, [50.0, 40.0, 30.0, 35.0, 36.0, 37.0, 38.0])  # step 0, then every 5 steps
     input_file = tiny_input(workdir, numb_steps=100, early_stopping_patience=3)
     assert main(["train", str(input_file)]) == 0
     curve = np.genfromtxt(workdir / "lcurve.out", names=True)
