@@ -1,0 +1,1 @@
+"""Bridges from deepcharge predictions to DFT codes (each imports its code lazily)."""
