@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deep Charge one-shot on Si64, end to end: install, train on si64_0, freeze, test on si64_1..4,
 # predict si64_1's density as CHGCAR and cube, plot the learning curve and a parity plot.
-#   bash input_examples/si64_one_shot/run.sh          # quick: input_quick.yaml, 500 steps, tests on 100 000 points
+#   bash input_examples/si64_one_shot/run.sh          # quick: input_quick.yaml, 150 steps, tests on 50 000 points
 #                                                     # per file (time measured: README "Quick start")
 #   FULL=1 bash input_examples/si64_one_shot/run.sh   # full length: input.json, 2000 steps, tests on every point
 #                                                     # (training time: README "Results")
@@ -11,7 +11,7 @@ example=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$example/../.." && pwd)
 bash "$repo/tools/install.sh"
 input="$example/input_quick.yaml"
-test_points=100000
+test_points=50000
 if [ "${FULL:-0}" = 1 ]; then
     input="$example/input.json"
     test_points=0
