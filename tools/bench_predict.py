@@ -15,7 +15,6 @@ All sizes share one grid spacing (default: 48³ points for Si64, hence 72³ for 
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -33,19 +32,11 @@ from deepcharge.data.inputs import probe_inputs, structure_inputs
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_structure, write_density
 from deepcharge.snapshot import Snapshot
+from deepcharge.utils import cpu_model
 
 A_SI = 5.431  # Å, conventional 8-atom diamond cell
 DEFAULT_SPACING = 2 * A_SI / 48
 DEEPCHARGE = [shutil.which("deepcharge")] if shutil.which("deepcharge") else [sys.executable, "-m", "deepcharge.cli"]
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def si_supercell(natoms: int, seed: int = 0):

@@ -23,7 +23,6 @@ GPAW's alone); ``--density-matrices atomic`` leaves them out.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from deepcharge.errors import DeepChargeError
 from deepcharge.infer.predictor import Predictor
 from deepcharge.interfaces.gpaw import gpaw_python, run_scf
 from deepcharge.io import read_density
+from deepcharge.utils import cpu_model
 
 PRESETS = {
     "si64": {"mode": {"name": "pw", "ecut": 350}, "xc": "PBE", "kpts": {"size": [2, 2, 2]}},
@@ -43,15 +43,6 @@ PRESETS = {
 }
 ENERGY_AGREEMENT = 1e-4  # eV/atom
 GOALS = {"iterations": 0.35, "wall_time": 0.25, "cpu_time": 0.25}
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def time_prediction(model: str, snapshot, device: str) -> dict:
