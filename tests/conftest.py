@@ -102,8 +102,8 @@ def scripted_validation(monkeypatch, values):
     scripted = iter(values)
     original = Trainer.evaluate
 
-    def evaluate(self, probe_set, *chunk):
-        errors = original(self, probe_set, *chunk)
+    def evaluate(self, probe_set, *args, **kwargs):
+        errors = original(self, probe_set, *args, **kwargs)
         if probe_set is self.valid_set:
             errors = DensityErrors()
             errors.add(np.ones(1), np.ones(1) * (1 + next(scripted) / 100))

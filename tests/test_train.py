@@ -16,6 +16,7 @@ from deepcharge.infer.predictor import Predictor
 from deepcharge.io import read_density
 from deepcharge.models import build_model
 from deepcharge.train.checkpoint import load_checkpoint
+from deepcharge.train.fixed_features import FixedFeatures
 
 LCURVE_NAMES = ("step", "rmse_val", "rmse_trn", "eps_mae_val", "eps_mae_trn", "lr", "wall_s")
 
@@ -24,12 +25,15 @@ def read_lcurve(path):
     return np.genfromtxt(path, names=True)
 
 
-def test_train_writes_outputs(workdir, monkeypatch):
+@pytest.mark.parametrize("cache", [True, False])
+def test_train_writes_outputs(workdir, monkeypatch, cache):
     chunk_sizes = set()
-    chunks = ProbeSet.chunks
-    monkeypatch.setattr(ProbeSet, "chunks", lambda self, size: chunk_sizes.add(size) or chunks(self, size))
+    evaluated = FixedFeatures if cache else ProbeSet  # what evaluations take their chunks from
+    chunks = evaluated.chunks
+    monkeypatch.setattr(evaluated, "chunks", lambda self, size: chunk_sizes.add(size) or chunks(self, size))
     validation = {"systems": [str(si64_file(1))], "probes_per_system": 500, "batch_size": 128}
-    assert main(["train", str(tiny_input(workdir, validation_data=validation))]) == 0
+    data = {"systems": [str(si64_file(0))], "probes_per_system": 2000, "batch_size": 64, "cache_features": cache}
+    assert main(["train", str(tiny_input(workdir, validation_data=validation, training_data=data))]) == 0
     assert chunk_sizes == {128, EVALUATION_CHUNK}  # validation in its batch_size, the monitor probes in the default
     normalised = json.loads((workdir / "out.json").read_text())
     assert normalised["model"]["descriptor"]["rcut_smth"] == 0.5

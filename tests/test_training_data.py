@@ -6,8 +6,10 @@ import torch
 from conftest import scripted_validation, si64_file, tiny_input
 
 from deepcharge.cli import main
+from deepcharge.data.holdout import Holdout
 from deepcharge.data.pool import TrainingPool
 from deepcharge.data.sampler import draw_probes
+from deepcharge.errors import DeepChargeError
 from deepcharge.io import read_density
 from deepcharge.train.checkpoint import load_checkpoint
 
@@ -81,6 +83,40 @@ def test_early_stopping_needs_validation_data(workdir, capsys):
     input_file = tiny_input(workdir, early_stopping_patience=2, validation_data=None)
     assert main(["train", str(input_file)]) == 1
     assert "early_stopping_patience needs training.validation_data" in capsys.readouterr().err
+
+
+def test_holdout_slab_is_apart_from_training_points_by_its_margins(si64):
+    holdout = Holdout(fraction=0.25, margin=1.0, probes_per_system=100)
+    training, validation = holdout.training_points(si64), holdout.validation_points(si64)
+    assert len(np.intersect1d(training, validation)) == 0
+    assert len(validation) == si64.density.size // 4  # 16 of the 64 planes
+    # Si64's cell is cubic: the slab is normal to its first axis (the first of the longest), and the training
+    # points keep 1 Å from it along that axis, across the periodic boundary too
+    length = si64.cell[0, 0]
+    slab_x = np.unique(si64.grid_points(validation)[:, 0])
+    train_x = np.unique(si64.grid_points(training)[:, 0])
+    gap = np.abs((train_x[:, None] - slab_x[None, :] + length / 2) % length - length / 2)
+    assert gap.min() >= 1.0
+    assert gap.min() < 1.0 + length / 64  # and not more than one plane beyond it
+    positions, _, _ = draw_probes(si64, 500, torch.Generator().manual_seed(1), points=training)
+    assert np.isin(np.round(positions[:, 0], 9), np.round(train_x, 9)).all()
+
+
+def test_holdout_that_leaves_nothing_to_train_on_is_an_error(si64):
+    with pytest.raises(DeepChargeError, match="holdout leaves no training points"):
+        Holdout(fraction=0.6, margin=3.0, probes_per_system=100).training_points(si64)
+
+
+def test_training_with_a_holdout_validates_on_the_training_file_alone(workdir, caplog):
+    data = {"systems": [str(si64_file(0))], "probes_per_system": 1000, "batch_size": 64,
+            "holdout": {"fraction": 0.3, "margin": 0.5, "probes_per_system": 300}}
+    input_file = tiny_input(workdir, training_data=data, validation_data=None, early_stopping_patience=50)
+    with caplog.at_level("INFO", logger="deepcharge"):
+        assert main(["train", str(input_file)]) == 0
+    assert "300 from the held-out slab of each training file" in caplog.text
+    curve = np.genfromtxt(workdir / "lcurve.out", names=True)
+    assert np.isfinite(curve["eps_mae_val"]).all()
+    assert (workdir / "model.ckpt-best.pt").is_file()
 
 
 def test_importance_sampling_without_weighting_counts_every_probe_once(si64):

@@ -6,12 +6,13 @@ in the pool, and which probes are drawn from each visit of a snapshot, depend on
 so a restarted run sees exactly the data the killed one would have seen.
 """
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from deepcharge.analysis.electrons import composition_and_electrons
+from deepcharge.data.holdout import Holdout
 from deepcharge.data.inputs import InputSpec
 from deepcharge.data.probe_set import ProbeSet
 from deepcharge.data.sampler import draw_probes
@@ -24,12 +25,14 @@ class TrainingPool:
     """Probe sets of the training snapshots, drawn lazily and held for the snapshots in the pool."""
 
     def __init__(self, references: Sequence[str], load: Callable[[str], Snapshot], probes_per_system: int,
-                 alpha: float, pool_size: int, pool_refresh: int, seed: int, weighted: bool = False):
+                 alpha: float, pool_size: int, pool_refresh: int, seed: int, weighted: bool = False,
+                 holdout: Optional[Holdout] = None):
         self.references = list(references)
         self.load = load
         self.probes_per_system = probes_per_system
         self.alpha = alpha
         self.weighted = weighted
+        self.holdout = holdout
         count = len(self.references)
         self.size = count if pool_size <= 0 else min(pool_size, count)
         self.refresh = pool_refresh
@@ -78,8 +81,9 @@ class TrainingPool:
         snapshot = self.load(self.references[number])
         self.electrons[number] = composition_and_electrons(snapshot)
         seed = int(np.random.SeedSequence([self.seed, number, cycle]).generate_state(1)[0])
+        points = None if self.holdout is None else self.holdout.training_points(snapshot)
         return snapshot, draw_probes(snapshot, self.probes_per_system, torch.Generator().manual_seed(seed),
-                                     self.alpha, self.weighted)
+                                     self.alpha, self.weighted, points)
 
     def first_visits(self):
         """(snapshot, drawn probes) of every snapshot's first visit, one at a time (kept for the pool when

@@ -1,5 +1,7 @@
 """Which grid points a model sees: uniform draws without replacement, reproducible from a generator."""
 
+from typing import Optional
+
 import numpy as np
 import torch
 
@@ -14,24 +16,29 @@ def sample_grid_indices(npoints: int, count: int, generator: torch.Generator) ->
 
 
 def draw_probes(snapshot: Snapshot, count: int, generator: torch.Generator, alpha: float = 0.0,
-                weighted: bool = False):
+                weighted: bool = False, points: Optional[np.ndarray] = None):
     """Positions (P, 3) in Å, densities (P,) in e/Å³ and loss weights (P,) of ``count`` grid points.
 
     ``alpha`` = 0: distinct points drawn uniformly, weights 1. ``alpha`` > 0: importance sampling as in
     Deep Density, points drawn (with replacement) with probability p ∝ |ρ|^α; weights 1 (Deep Density:
     the loss favours where the density is), or with ``weighted`` 1/(M p), M the number of grid points, so
     that a weighted mean over the drawn points is an unbiased estimate of the mean over the whole grid.
+    ``points``: flat grid indices to draw from (e.g. outside a held-out slab); all of them by default.
     """
     density = snapshot.density.reshape(-1)
+    candidates = density if points is None else density[points]
     if alpha == 0:
-        index = sample_grid_indices(density.size, count, generator)
-        return snapshot.grid_points(index), density[index], np.ones(len(index))
-    importance = torch.as_tensor(np.abs(density), dtype=torch.float64).pow(alpha)
-    probability = importance / importance.sum()
-    count = density.size if count < 0 else count
-    index = torch.multinomial(probability, count, replacement=True, generator=generator).numpy()
-    weight = 1.0 / (density.size * probability[index].numpy()) if weighted else np.ones(len(index))
-    return snapshot.grid_points(index), density[index], weight
+        index = sample_grid_indices(candidates.size, count, generator)
+    else:
+        importance = torch.as_tensor(np.abs(candidates), dtype=torch.float64).pow(alpha)
+        probability = importance / importance.sum()
+        count = candidates.size if count < 0 else count
+        index = torch.multinomial(probability, count, replacement=True, generator=generator).numpy()
+    weight = np.ones(len(index))
+    if alpha != 0 and weighted:
+        weight = 1.0 / (candidates.size * probability[index].numpy())
+    grid_index = index if points is None else points[index]
+    return snapshot.grid_points(grid_index), density[grid_index], weight
 
 
 def batch_indices(system_sizes: torch.Tensor, total: int, batch_size: int, structures_per_step: int,

@@ -2,7 +2,7 @@
 input's ``model.type`` to a class, and helpers the families share."""
 
 from abc import ABC, abstractmethod
-from typing import Callable, Dict, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -68,6 +68,18 @@ class DensityModel(nn.Module, ABC):
         """The parameters whose learning rate ``learning_rate.descriptor_lr_factor`` scales (the descriptor
         families' embedding nets); none by default."""
         return []
+
+    @torch.jit.ignore
+    def fixed_features(self, inputs: Dict[str, torch.Tensor]) -> Optional[Dict[str, torch.Tensor]]:
+        """Per-probe tensors that no trainable weight enters, from probe inputs (no atom graph), so training on a
+        fixed probe set computes them once; None (the default) when the backend has none to offer. A backend
+        that returns them implements :meth:`density_from_fixed`."""
+        return None
+
+    @torch.jit.ignore
+    def density_from_fixed(self, fixed: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The densities :meth:`probe_density` gives, from :meth:`fixed_features` of the same probes."""
+        raise NotImplementedError(f"{self.backend} offers no fixed features")
 
     @torch.jit.ignore
     def prepare_for_inference(self):

@@ -80,12 +80,27 @@ class DensityFitting(nn.Module):
             first.bias.copy_(bias)
         self.normalisation_folded = True
 
+    @torch.jit.ignore
+    def normalise(self, descriptor: torch.Tensor) -> torch.Tensor:
+        """The fixed input map ((x − D̄)/σ_D) W on its own, for inputs that never change (fixed features)."""
+        standard = (descriptor - self.input_mean) / self.input_std
+        return standard @ self.input_transform if self.descriptor_norm == "whiten" else standard
+
+    @torch.jit.ignore
+    def from_normalised(self, normalised: torch.Tensor) -> torch.Tensor:
+        """The fitting net on inputs :meth:`normalise` has mapped: what :meth:`forward` gives for the raw ones."""
+        return self.output_map(self.net(normalised))
+
     def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
         if self.normalisation_folded:
             output = self.net(descriptor)
         else:
             whitening = self.input_transform if self.descriptor_norm == "whiten" else None
             output = self.net((descriptor - self.input_mean) / self.input_std, whitening)
+        return self.output_map(output)
+
+    def output_map(self, output: torch.Tensor) -> torch.Tensor:
+        """The net's output shifted and scaled to a density (one output: squeezed to one number per probe)."""
         output = output * self.scale + self.bias
         if self.n_out == 1:
             output = output.squeeze(-1)

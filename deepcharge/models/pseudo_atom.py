@@ -93,6 +93,44 @@ class PseudoAtomModel(DescriptorModel):
         """Fold the fitting net's input normalisation into its first layer (see DensityFitting)."""
         self.fitting.fold_normalisation()
 
+    @torch.jit.ignore
+    def fixed_features(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """What :meth:`probe_density` computes from the probes that no trainable weight enters: the normalised
+        environment matrix, the three-body terms, the radial profiles' basis functions and the linear three-body
+        part of ρ₀. Training on a fixed probe set computes them once (:meth:`density_from_fixed`).
+
+        With the embedding nets frozen (``descriptor_lr_factor`` 0: no parameter of theirs requires a gradient)
+        the whole fitting input is fixed, and it is kept already normalised (``fitting_input``)."""
+        vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
+        fixed = {"radial": self.baseline.features(vectors, mask)}
+        three_body = [extra(vectors, mask) for extra in self.angular]
+        if three_body and self.baseline_three_body:
+            fixed["three_body_baseline"] = torch.cat(three_body, dim=1) @ self.three_body_coefficients
+        environment = self.descriptor.normalised_environment(vectors, mask)
+        if any(p.requires_grad for p in self.descriptor.parameters()):
+            fixed["environment"] = environment
+            if three_body:
+                fixed["three_body"] = torch.cat(three_body, dim=1)
+        else:
+            descriptor = torch.cat([self.descriptor.from_environment(environment)] + three_body, dim=1)
+            fixed["fitting_input"] = self.fitting.normalise(descriptor)
+        return fixed
+
+    @torch.jit.ignore
+    def density_from_fixed(self, fixed: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """:meth:`probe_density` from :meth:`fixed_features`: the same densities, the trainable parts only."""
+        if "fitting_input" in fixed:
+            density = self.fitting.from_normalised(fixed["fitting_input"])
+        else:
+            features = [self.descriptor.from_environment(fixed["environment"])]
+            if "three_body" in fixed:
+                features.append(fixed["three_body"])
+            density = self.fitting(torch.cat(features, dim=1))
+        density = density + self.baseline.from_features(fixed["radial"])
+        if "three_body_baseline" in fixed:
+            density = density + fixed["three_body_baseline"]
+        return density
+
     @torch.jit.export
     def atom_states(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Nothing to compute per structure: every probe is described by its own environment."""

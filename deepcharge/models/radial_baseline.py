@@ -36,7 +36,11 @@ class RadialBaseline(nn.Module):
         return torch.stack(per_type, dim=1)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return (self.features(vectors, mask) * self.coefficients).sum(dim=(1, 2))
+        return self.from_features(self.features(vectors, mask))
+
+    def from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """ρ₀ from :meth:`features` (which no trainable weight enters) and the profiles' coefficients."""
+        return (features * self.coefficients).sum(dim=(1, 2))
 
 
 def least_squares(features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,

@@ -12,6 +12,7 @@ import torch
 from deepcharge import distributed
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.chunks import EVALUATION_CHUNK
+from deepcharge.data.holdout import Holdout
 from deepcharge.data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
 from deepcharge.data.pool import TrainingPool
 from deepcharge.data.probe_set import ProbeSet
@@ -22,6 +23,7 @@ from deepcharge.models import build_model
 from deepcharge.models.base import DTYPES, load_weights
 from deepcharge.models.upgrade import CONFIG_VERSION
 from deepcharge.train.checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
+from deepcharge.train.fixed_features import FixedFeatures, FromFixed, fixed_features_of
 from deepcharge.train.loss import density_loss
 from deepcharge.train.lr import effective_decay_steps, exp_decay
 
@@ -76,9 +78,10 @@ class Trainer:
         self.best = {"eps_mae_val": math.inf, "step": 0, "stale": 0}
         if checkpoint is not None:
             self._resume(checkpoint, restart)
-        self.trainable = self.model
+        self.fixed_train, self.fixed_valid = self._fixed_features()
+        self.trainable = self.model if self.fixed_train is None else FromFixed(self.model)
         if self.world_size > 1:
-            self.trainable = torch.nn.parallel.DistributedDataParallel(self.model)
+            self.trainable = torch.nn.parallel.DistributedDataParallel(self.trainable)
 
     def _join_processes(self):
         """The device, this process's rank and the number of processes (torchrun's, else 0 and 1)."""
@@ -97,18 +100,30 @@ class Trainer:
         files = resolve_systems(data["systems"], self.base_dir, "training.training_data.systems")
         return TrainingPool(files, lambda path: load_system(path, data["density_block"]), data["probes_per_system"],
                             data["importance_alpha"], data["pool_size"], data["pool_refresh"], training["seed"],
-                            data["importance_weighting"])
+                            data["importance_weighting"], Holdout.from_config(data["holdout"]))
 
     def _validation_set(self, spec: InputSpec) -> Optional[ProbeSet]:
-        """A fixed probe set per validation file (None without ``validation_data``), seeded by training.seed."""
+        """A fixed probe set, seeded by training.seed: the held-out slab of every training file
+        (``training_data.holdout``) and the files of ``validation_data``; None without either."""
         training = self.config["training"]
         validation = training.get("validation_data")
-        if not validation:
+        holdout = self.pool.holdout
+        if not validation and holdout is None:
             return None
         data_rng = torch.Generator().manual_seed(training["seed"])
-        files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
-        snapshots = [load_system(f, validation["density_block"]) for f in files]
-        samples = [draw_probes(s, validation["probes_per_system"], data_rng) for s in snapshots]
+        snapshots, samples = [], []
+        if holdout is not None:
+            for reference in self.pool.references:
+                snapshot = load_system(reference, training["training_data"]["density_block"])
+                snapshots.append(snapshot)
+                samples.append(draw_probes(snapshot, holdout.probes_per_system, data_rng,
+                                           points=holdout.validation_points(snapshot)))
+            log.info("validation probes: %d from the held-out slab of each training file", holdout.probes_per_system)
+        if validation:
+            files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
+            for snapshot in (load_system(f, validation["density_block"]) for f in files):
+                snapshots.append(snapshot)
+                samples.append(draw_probes(snapshot, validation["probes_per_system"], data_rng))
         return ProbeSet.build(snapshots, samples, self.config["model"]["type_map"], spec, self.device, self.dtype)
 
     def _fit_statistics(self, start: ProbeSet):
@@ -122,6 +137,17 @@ class Trainer:
         self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
         # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors)
         log.info("model statistics from %d training probes in %.1f s", len(first), time.perf_counter() - began)
+
+    def _fixed_features(self):
+        """Fixed features of the training probes (when they stay the same all run: no rotating pool) and of the
+        validation set, computed once the model's statistics are set (see :mod:`deepcharge.train.fixed_features`);
+        None for each where they are off, not offered or too large."""
+        if not self.config["training"]["training_data"]["cache_features"] or self.pool.rotates:
+            return None, None
+        train = fixed_features_of(self.model, self.pool.at_step(self.start_step), "training probes")
+        if train is None or self.valid_set is None:
+            return train, None
+        return train, fixed_features_of(self.model, self.valid_set, "validation probes")
 
     def _resume(self, checkpoint: dict, path: str):
         """Continue the run ``checkpoint`` holds: weights, optimizer, batch draws, clock, best, electrons."""
@@ -148,9 +174,13 @@ class Trainer:
         if not embedding:
             return [{"params": list(self.model.parameters()), "lr_factor": 1.0}]
         own = {id(p) for p in embedding}
-        return [{"params": [p for p in self.model.parameters() if id(p) not in own], "lr_factor": 1.0},
-                {"params": embedding,
-                 "lr_factor": self.config["learning_rate"]["descriptor_lr_factor"]}]
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in own], "lr_factor": 1.0}]
+        factor = self.config["learning_rate"]["descriptor_lr_factor"]
+        if factor == 0:  # frozen: no gradient is computed for them, and their descriptor can be computed once
+            for parameter in embedding:
+                parameter.requires_grad_(False)
+            return groups
+        return groups + [{"params": embedding, "lr_factor": factor}]
 
     def _fill_seeds(self, checkpoint: Optional[dict]):
         """Draw the seeds an input leaves open (or take the restarted run's), so out.json records them."""
@@ -185,13 +215,19 @@ class Trainer:
             raise DeepChargeError(f"{flag}: the checkpoint's model section differs from this input's; "
                                   f"use the same `model` section (see the checkpoint run's out.json)")
 
-    def evaluate(self, probe_set: ProbeSet, chunk: int = EVALUATION_CHUNK) -> DensityErrors:
-        """Errors of the current model on a whole probe set, ``chunk`` probes per forward pass."""
+    def evaluate(self, probe_set: ProbeSet, chunk: int = EVALUATION_CHUNK,
+                 fixed: Optional[FixedFeatures] = None) -> DensityErrors:
+        """Errors of the current model on a whole probe set (from its ``fixed`` features when given), ``chunk``
+        probes per forward pass."""
         errors = DensityErrors()
         self.model.eval()
         with torch.no_grad():
-            for _, inputs, density in probe_set.chunks(chunk):
-                errors.add(density, self.model(inputs))
+            if fixed is None:
+                for _, inputs, density in probe_set.chunks(chunk):
+                    errors.add(density, self.model(inputs))
+            else:
+                for density, rows in zip(probe_set.density.split(chunk), fixed.chunks(chunk)):
+                    errors.add(density, self.model.density_from_fixed(rows))
         self.model.train()
         return errors
 
@@ -199,7 +235,9 @@ class Trainer:
         """Errors on the validation set (None without one), ``validation_data.batch_size`` probes per pass."""
         if self.valid_set is None:
             return None
-        return self.evaluate(self.valid_set, self.config["training"]["validation_data"]["batch_size"])
+        validation = self.config["training"].get("validation_data")
+        return self.evaluate(self.valid_set, validation["batch_size"] if validation else EVALUATION_CHUNK,
+                             self.fixed_valid)
 
     def _state(self, step: int) -> dict:
         return {
@@ -264,9 +302,12 @@ class Trainer:
         index = batch_indices(probes.system_sizes, len(probes), training["training_data"]["batch_size"],
                               training["training_data"]["structures_per_step"], self.batch_rng)
         index = index.view(self.world_size, -1)[self.rank]  # every rank draws the global batch, takes its part
-        inputs, density = probes.take(index)
-        loss = density_loss(self.config["loss"]["type"], self.trainable(inputs), density, self.loss_scale,
-                            probes.weight[index])
+        if self.fixed_train is None:
+            inputs, density = probes.take(index)
+            predicted = self.trainable(inputs)
+        else:
+            predicted, density = self.trainable(self.fixed_train.take(index)), probes.density[index]
+        loss = density_loss(self.config["loss"]["type"], predicted, density, self.loss_scale, probes.weight[index])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -278,7 +319,9 @@ class Trainer:
         lcurve.out's line and the log's, keep the best checkpoint; True when patience has run out. The time this
         takes is not training time."""
         numb_steps = self.config["training"]["numb_steps"]
-        train_errors = self.evaluate(probes.head(MONITOR_PROBES))
+        monitor = probes.head(MONITOR_PROBES)
+        fixed = None if self.fixed_train is None else FixedFeatures(self.fixed_train.take(slice(0, MONITOR_PROBES)))
+        train_errors = self.evaluate(monitor, fixed=fixed)
         valid_errors = self._validation_errors()
         lcurve.write(step, train_errors, valid_errors, lr, self.clock.wall_time)
         shown, which = (valid_errors, "val") if valid_errors is not None else (train_errors, "trn")

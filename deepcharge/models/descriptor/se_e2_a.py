@@ -77,7 +77,14 @@ class DescriptorSeA(nn.Module):
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Descriptor of each probe from its neighbour vectors (P, nnei, 3) and slot mask (P, nnei)."""
-        env = (self.environment(vectors, mask) - self.mean) / self.stddev
+        return self.from_environment(self.normalised_environment(vectors, mask))
+
+    def normalised_environment(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The environment matrix normalised by the training statistics: no trainable weight enters it."""
+        return (self.environment(vectors, mask) - self.mean) / self.stddev
+
+    def from_environment(self, env: torch.Tensor) -> torch.Tensor:
+        """The descriptor from a normalised environment matrix (P, nnei, columns): the embedding nets' part."""
         nprobes = env.shape[0]
         xyz_scatter = torch.zeros(nprobes, env.shape[2], self.embedding_width, dtype=env.dtype, device=env.device)
         start = 0
