@@ -146,6 +146,27 @@ def test_radial_baseline_recovers_profiles_that_made_the_density():
     assert float(truth(far, only_first)) == 0.0
 
 
+def test_least_squares_from_chunked_moments_equals_the_one_shot_fit():
+    """The baseline fitted from every training probe, chunk by chunk, is the fit of all rows at once."""
+    from deepcharge.models.radial_baseline import LeastSquaresMoments, least_squares
+
+    generator = torch.Generator().manual_seed(5)
+    features = torch.randn(3000, 7, generator=generator, dtype=torch.float64) * torch.arange(1.0, 8.0) + 2.0
+    target = features @ torch.randn(7, generator=generator, dtype=torch.float64) + 0.3 * torch.randn(
+        3000, generator=generator, dtype=torch.float64) + 1.5
+    weight = torch.rand(3000, generator=generator, dtype=torch.float64) + 0.5
+    moments = LeastSquaresMoments()
+    for rows in torch.arange(3000).split(700):
+        moments.add(features[rows], target[rows], weight[rows])
+    coefficients, mean, std = moments.solve()
+    torch.testing.assert_close(coefficients, least_squares(features, target, weight), rtol=1e-7, atol=1e-9)
+    residual = target - features @ coefficients
+    expected_mean = float((weight * residual).sum() / weight.sum())
+    assert mean == pytest.approx(expected_mean, rel=1e-9)
+    assert std == pytest.approx(float(((weight * (residual - expected_mean) ** 2).sum() / weight.sum()).sqrt()),
+                                rel=1e-7)
+
+
 def test_three_body_descriptor_against_numpy():
     """Σ_jk φ_a(r_j) φ_b(r_k) P_l(c_jk) per type pair, evaluated directly with NumPy loops."""
     from numpy.polynomial import legendre

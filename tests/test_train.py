@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import si64_file, tiny_input, train_killed_at_step
 
-from deepcharge.chunks import EVALUATION_CHUNK
+from deepcharge.chunks import EVALUATION_CHUNK, STATISTICS_CHUNK
 from deepcharge.cli import main
 from deepcharge.data.probe_set import ProbeSet
 from deepcharge.entrypoints.test import run_test
@@ -34,7 +34,9 @@ def test_train_writes_outputs(workdir, monkeypatch, cache):
     validation = {"systems": [str(si64_file(1))], "probes_per_system": 500, "batch_size": 128}
     data = {"systems": [str(si64_file(0))], "probes_per_system": 2000, "batch_size": 64, "cache_features": cache}
     assert main(["train", str(tiny_input(workdir, validation_data=validation, training_data=data))]) == 0
-    assert chunk_sizes == {128, EVALUATION_CHUNK}  # validation in its batch_size, the monitor probes in the default
+    # validation in its batch_size, the monitor probes in the default (and the statistics' pass over every
+    # training probe in its own)
+    assert chunk_sizes == {128, EVALUATION_CHUNK} | (set() if cache else {STATISTICS_CHUNK})
     normalised = json.loads((workdir / "out.json").read_text())
     assert normalised["model"]["descriptor"]["rcut_smth"] == 0.5
     assert normalised["model"]["fitting_net"]["resnet_dt"] is True  # a default filled in

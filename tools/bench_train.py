@@ -45,7 +45,8 @@ def measure(input_path: str, overrides, warmup: int, steps: int) -> dict:
     passes = steps * config["training"]["training_data"]["batch_size"]
     return {"setup_s": setup, "steps": steps, "wall_s": wall, "cpu_s": cpu, "probe_passes_per_s": passes / wall,
             "probe_passes_per_cpu_s": passes / cpu, "cached": trainer.fixed_train is not None,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": torch.get_num_threads()}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "threads": torch.get_num_threads()}
 
 
 def main(argv=None):

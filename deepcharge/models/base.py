@@ -64,6 +64,11 @@ class DensityModel(nn.Module, ABC):
         (1 unless probes are importance-sampled), called once before training."""
 
     @torch.jit.ignore
+    def refine_statistics(self, batches: Iterable[Tuple[Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]]):
+        """After :meth:`fit_statistics`: the statistics that gain from every training probe rather than a sample
+        of them, from (inputs, densities, weights) chunks of the whole training set; none by default."""
+
+    @torch.jit.ignore
     def embedding_parameters(self) -> Iterable[nn.Parameter]:
         """The parameters whose learning rate ``learning_rate.descriptor_lr_factor`` scales (the descriptor
         families' embedding nets); none by default."""

@@ -10,7 +10,7 @@ from deepcharge.models.base import DTYPES, DescriptorModel, register_model
 from deepcharge.models.descriptor.se_e2_a import DescriptorSeA
 from deepcharge.models.descriptor.three_body import ThreeBodyDescriptor
 from deepcharge.models.fitting import DensityFitting
-from deepcharge.models.radial_baseline import RadialBaseline, least_squares
+from deepcharge.models.radial_baseline import LeastSquaresMoments, RadialBaseline, least_squares
 
 
 @register_model("pseudo_atom")
@@ -73,6 +73,29 @@ class PseudoAtomModel(DescriptorModel):
                 self.three_body_coefficients.copy_(three_body)
             residual = density - self.baseline_density(vectors, mask, features[:, self.descriptor.dim_out:])
             self.fitting.set_statistics(features, residual, weight)
+
+    @torch.jit.ignore
+    def refine_statistics(self, batches):
+        """The least-squares baseline again, from every training probe (its columns need no statistics; the
+        Gram matrix is accumulated chunk by chunk), and the fitting net's output shift and scale from the
+        residual it leaves."""
+        moments = LeastSquaresMoments()
+        with torch.no_grad():
+            for inputs, density, weight in batches:
+                vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
+                three_body = torch.cat([extra(vectors, mask) for extra in self.angular], dim=1) if self.angular \
+                    else None
+                columns = self.baseline_columns(vectors, mask, three_body)
+                if not columns:
+                    return
+                moments.add(torch.cat(columns, dim=1), density, weight)
+            coefficients, mean, std = moments.solve()
+            radial, three_body = coefficients.split([coefficients.numel() - self.three_body_coefficients.numel(),
+                                                     self.three_body_coefficients.numel()])
+            self.baseline.coefficients.copy_(radial.reshape(self.baseline.coefficients.shape))
+            self.three_body_coefficients.copy_(three_body)
+            self.fitting.bias.fill_(mean)
+            self.fitting.scale.fill_(max(std, 1e-6))
 
     @torch.jit.ignore
     def baseline_columns(self, vectors: torch.Tensor, mask: torch.Tensor,

@@ -43,6 +43,36 @@ class RadialBaseline(nn.Module):
         return (features * self.coefficients).sum(dim=(1, 2))
 
 
+class LeastSquaresMoments:
+    """Weighted sums of F, y, FᵀF, Fᵀy and y² accumulated in float64 over chunks of rows, so a least-squares fit
+    (:meth:`solve`, the same as :func:`least_squares`) can use more rows than fit in memory at once."""
+
+    def __init__(self):
+        self.sums = None
+
+    def add(self, features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor):
+        features, target, weight = (t.to(torch.float64) for t in (features, target, weight))
+        weighted = features * weight.unsqueeze(1)
+        parts = [weight.sum(), weighted.sum(0), (weight * target).sum(), weighted.T @ features,
+                 weighted.T @ target, (weight * target * target).sum()]
+        self.sums = parts if self.sums is None else [a + b for a, b in zip(self.sums, parts)]
+
+    def solve(self, ridge: float = 1e-8):
+        """Coefficients c (see :func:`least_squares`), and the weighted mean and standard deviation of the
+        residual y − F·c."""
+        total, feature_sum, target_sum, gram, cross, square = self.sums
+        mean_f, mean_y = feature_sum / total, target_sum / total
+        covariance = gram / total - torch.outer(mean_f, mean_f)
+        scale = covariance.diagonal().clamp_min(0).sqrt().clamp_min(1e-12)
+        standard = covariance / torch.outer(scale, scale)
+        standard.diagonal().add_(ridge * standard.diagonal().mean().clamp_min(1e-30))
+        coefficients = torch.linalg.solve(standard, (cross / total - mean_f * mean_y) / scale) / scale
+        residual_mean = mean_y - mean_f @ coefficients
+        residual_square = (square / total - 2 * coefficients @ (cross / total)
+                           + coefficients @ (gram / total) @ coefficients)
+        return coefficients, float(residual_mean), float((residual_square - residual_mean ** 2).clamp_min(0).sqrt())
+
+
 def least_squares(features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
                   ridge: float = 1e-8) -> torch.Tensor:
     """Coefficients c minimising Σ w (target − mean − (F − F̄)·c)² in float64, the mean left to the caller's

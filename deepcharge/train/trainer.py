@@ -11,7 +11,7 @@ import torch
 
 from deepcharge import distributed
 from deepcharge.analysis.metrics import DensityErrors
-from deepcharge.chunks import EVALUATION_CHUNK
+from deepcharge.chunks import EVALUATION_CHUNK, STATISTICS_CHUNK
 from deepcharge.data.holdout import Holdout
 from deepcharge.data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
 from deepcharge.data.pool import TrainingPool
@@ -135,8 +135,12 @@ class Trainer:
         stats_inputs, stats_density = start.take(first)
         began = time.perf_counter()
         self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
-        # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors)
-        log.info("model statistics from %d training probes in %.1f s", len(first), time.perf_counter() - began)
+        self.model.refine_statistics((inputs, density, start.weight[index])
+                                     for index, inputs, density in start.chunks(STATISTICS_CHUNK))
+        # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors), and
+        # the baseline's columns of every training probe
+        log.info("model statistics from %d training probes (the least-squares baseline from all %d) in %.1f s",
+                 len(first), len(start), time.perf_counter() - began)
 
     def _fixed_features(self):
         """Fixed features of the training probes (when they stay the same all run: no rotating pool) and of the
