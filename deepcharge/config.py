@@ -296,7 +296,7 @@ def sampling_args():
             Argument("fraction", float, optional=True, default=0.25, extra_check=lambda v: 0 < v < 1,
                      extra_check_errmsg="must lie between 0 and 1",
                      doc="Thickness of the held-out slab, as a fraction of the cell along its longest lattice "
-                         "vector."),
+                         "vector; the slab is centred on the atoms."),
             Argument("margin", float, optional=True, default=1.0, extra_check=lambda v: v >= 0,
                      extra_check_errmsg="must be non-negative",
                      doc="Å on each side of the slab that neither training nor validation draws from."),

@@ -55,6 +55,15 @@ def tiny_input(workdir: Path, backend: str = "pseudo_atom", **training) -> Path:
     return path
 
 
+def without_baseline(input_file: Path) -> Path:
+    """The tiny pseudo-atom input without its radial baseline: its net, which starts at zero, then has the whole
+    density to learn, so a few steps show it learning."""
+    config = json.loads(input_file.read_text())
+    config["model"]["fitting_net"]["radial_baseline"] = 0
+    input_file.write_text(json.dumps(config, indent=1))
+    return input_file
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A fresh directory to run commands in (outputs land in the current directory, as with dp)."""

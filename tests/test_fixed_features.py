@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from conftest import si64_file, tiny_input
+from conftest import si64_file, tiny_input, without_baseline
 
 from deepcharge.cli import main
 from deepcharge.config import normalize
@@ -33,6 +33,14 @@ def model_and_inputs():
     density = torch.as_tensor(snapshot.density.reshape(-1)[index])
     model.fit_statistics(inputs, density, torch.ones_like(density))
     return model, inputs
+
+
+def test_an_untrained_model_is_its_least_squares_baseline(model_and_inputs):
+    """The fitting net starts at zero, so the step-0 model (model.ckpt-0.pt) is the model without its net."""
+    model, inputs = model_and_inputs
+    fixed = model.fixed_features(inputs)
+    linear = model.baseline.from_features(fixed["radial"]) + fixed["three_body_baseline"] + model.fitting.bias
+    torch.testing.assert_close(model(inputs), linear, rtol=0, atol=1e-14)
 
 
 def gradients(model, density):
@@ -73,8 +81,8 @@ def test_training_with_and_without_fixed_features_follows_the_same_curve(workdir
     for cache in (True, False):
         folder = workdir / f"cache_{cache}"
         folder.mkdir()
-        input_file = tiny_input(folder, training_data={"systems": [str(si64_file(0))], "probes_per_system": 2000,
-                                                       "batch_size": 64, "cache_features": cache})
+        input_file = without_baseline(tiny_input(folder, training_data={
+            "systems": [str(si64_file(0))], "probes_per_system": 2000, "batch_size": 64, "cache_features": cache}))
         text = input_file.read_text().replace('"decay_steps": 5', f'"decay_steps": 5, "descriptor_lr_factor": '
                                                                 f'{lr_factor}')
         input_file.write_text(text)

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import si64_file, tiny_input, train_killed_at_step
+from conftest import si64_file, tiny_input, train_killed_at_step, without_baseline
 
 from deepcharge.chunks import EVALUATION_CHUNK, STATISTICS_CHUNK
 from deepcharge.cli import main
@@ -33,7 +33,8 @@ def test_train_writes_outputs(workdir, monkeypatch, cache):
     monkeypatch.setattr(evaluated, "chunks", lambda self, size: chunk_sizes.add(size) or chunks(self, size))
     validation = {"systems": [str(si64_file(1))], "probes_per_system": 500, "batch_size": 128}
     data = {"systems": [str(si64_file(0))], "probes_per_system": 2000, "batch_size": 64, "cache_features": cache}
-    assert main(["train", str(tiny_input(workdir, validation_data=validation, training_data=data))]) == 0
+    assert main(["train", str(without_baseline(tiny_input(workdir, validation_data=validation,
+                                                          training_data=data)))]) == 0
     # validation in its batch_size, the monitor probes in the default (and the statistics' pass over every
     # training probe in its own)
     assert chunk_sizes == {128, EVALUATION_CHUNK} | (set() if cache else {STATISTICS_CHUNK})
@@ -46,6 +47,7 @@ def test_train_writes_outputs(workdir, monkeypatch, cache):
     assert curve["step"].tolist() == [0, 5, 10, 15, 20]
     assert curve["eps_mae_trn"][-1] < curve["eps_mae_trn"][0]  # it learns
     assert (workdir / "model.ckpt-10.pt").is_file() and (workdir / "model.ckpt-20.pt").is_file()
+    assert load_checkpoint(str(workdir / "model.ckpt-0.pt"))["step"] == 0  # the model before training
     assert (workdir / "model.ckpt.pt").resolve().name == "model.ckpt-20.pt"
     assert (workdir / "checkpoint").read_text().strip() == "model.ckpt-20.pt"
 

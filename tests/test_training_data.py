@@ -97,7 +97,7 @@ def test_holdout_slab_is_apart_from_training_points_by_its_margins(si64):
     train_x = np.unique(si64.grid_points(training)[:, 0])
     gap = np.abs((train_x[:, None] - slab_x[None, :] + length / 2) % length - length / 2)
     assert gap.min() >= 1.0
-    assert gap.min() < 1.0 + length / 64  # and not more than one plane beyond it
+    assert gap.min() < 1.0 + 2 * length / 64  # and not much more: the slab and its margins end between planes
     positions, _, _ = draw_probes(si64, 500, torch.Generator().manual_seed(1), points=training)
     assert np.isin(np.round(positions[:, 0], 9), np.round(train_x, 9)).all()
 

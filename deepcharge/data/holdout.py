@@ -18,9 +18,9 @@ from deepcharge.snapshot import Snapshot
 
 @dataclass(frozen=True)
 class Holdout:
-    """The slab 0 ≤ s < ``fraction`` of the fractional coordinate s along the cell's longest lattice vector is
-    held out for validation; training probes keep ``margin`` Å (measured normal to the slab) away from it on both
-    sides, periodically."""
+    """A slab of thickness ``fraction`` (of the fractional coordinate s along the cell's longest lattice vector),
+    centred on the atoms, is held out for validation; training probes keep ``margin`` Å (measured normal to the
+    slab) away from it on both sides, periodically."""
 
     fraction: float
     margin: float
@@ -40,7 +40,11 @@ class Holdout:
         others = [cell[i] for i in range(3) if i != axis]
         thickness = abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(*others))  # spacing of the planes s = const
         shape = snapshot.grid_shape
-        index = np.arange(shape[axis]) / shape[axis]
+        # the slab is centred on the atoms (their circular mean along the axis): in a molecule's box it cuts
+        # through the molecule, not the vacuum
+        fractional = np.linalg.solve(cell.T, (np.asarray(snapshot.positions) - snapshot.origin).T)[axis]
+        centre = np.angle(np.exp(2j * np.pi * fractional).mean()) / (2 * np.pi)
+        index = (np.arange(shape[axis]) / shape[axis] - centre + self.fraction / 2) % 1.0
         view = [1, 1, 1]
         view[axis] = shape[axis]
         coordinate = np.broadcast_to(index.reshape(view), shape).reshape(-1)

@@ -46,6 +46,9 @@ class PseudoAtomModel(DescriptorModel):
             fitting_net["activation_function"], fitting_net["descriptor_norm"], fitting_net["whiten_floor"],
             generator, dtype, trainable_skip=fitting_net["trainable_skip"],
         )
+        with torch.no_grad():  # the net starts at zero: before training the model is its least-squares baseline
+            self.fitting.net.output.weight.zero_()
+            self.fitting.net.output.bias.zero_()
         self.baseline = RadialBaseline(self.sel, self.rcut, descriptor["rcut_smth"], fitting_net["radial_baseline"],
                                        dtype)
         self.baseline_three_body = bool(fitting_net["baseline_three_body"]) and three_body is not None

@@ -270,6 +270,8 @@ class Trainer:
         self.clock.resume()
         if self.start_step == 0 and main:  # the fitted statistics alone may beat a short run's end
             self._display(0, self.pool.at_step(0), self._lr(0), lcurve, rate=None)
+            # the model before training (pseudo_atom: its least-squares baseline), for comparison
+            save_checkpoint(training["save_ckpt"], 0, self._state(0), training["max_ckpt_keep"])
         checkpoint_path, done = None, self.start_step
         for step in range(self.start_step, numb_steps):
             probes = self._train_step(step)
