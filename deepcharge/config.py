@@ -253,7 +253,8 @@ def learning_rate_args():
         Argument("descriptor_lr_factor", float, optional=True, default=1.0, extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative",
                  doc="Multiplies the rate for the descriptor's parameters (the embedding nets); below 1 keeps "
-                     "the whitened fitting inputs stable while the fitting net learns, 0 freezes them."),
+                     "the whitened fitting inputs stable while the fitting net learns, 0 freezes them (their "
+                     "descriptor is then computed once for a fixed probe set: see `training_data.cache_features`)."),
     ], doc="lr(t) = start_lr · r^⌊t/decay_steps⌋ with r chosen so that lr reaches stop_lr at `numb_steps`.")
     return Argument("learning_rate", dict, [], [Variant("type", [exp], optional=True, default_tag="exp")],
                     optional=True, default={}, doc="The learning rate schedule.")

@@ -35,21 +35,23 @@ class FixedFeatures:
         bytes (judged from the first chunk)."""
         if probes.needs_atoms or len(probes) == 0:
             return None
-        parts = []
+        tensors: Dict[str, torch.Tensor] = {}
         with torch.no_grad():
-            for _, inputs, _ in probes.chunks(chunk):
+            for index, inputs, _ in probes.chunks(chunk):
                 fixed = model.fixed_features(inputs)
                 if fixed is None:
                     return None
-                if not parts:
-                    per_probe = sum(t.numel() * t.element_size() for t in fixed.values()) / len(inputs["probe_nlist"])
+                if not tensors:  # filled in place, so the features are never held twice
+                    per_probe = sum(t.numel() * t.element_size() for t in fixed.values()) / len(index)
                     if per_probe * len(probes) > memory_limit:
                         log.info("fixed features of %d probes would take %.0f MB, more than the %.0f MB allowed: "
                                  "computed at every step instead", len(probes), per_probe * len(probes) / 2**20,
                                  memory_limit / 2**20)
                         return None
-                parts.append(fixed)
-        return cls({key: torch.cat([part[key] for part in parts]) for key in parts[0]})
+                    tensors = {key: value.new_empty((len(probes),) + value.shape[1:]) for key, value in fixed.items()}
+                for key, value in fixed.items():
+                    tensors[key][index] = value
+        return cls(tensors)
 
     @property
     def nbytes(self) -> int:
