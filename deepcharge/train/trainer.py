@@ -156,7 +156,11 @@ class Trainer:
     def _resume(self, checkpoint: dict, path: str):
         """Continue the run ``checkpoint`` holds: weights, optimizer, batch draws, clock, best, electrons."""
         load_weights(self.model, checkpoint["model_state"], path)
-        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        try:
+            self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        except ValueError as err:  # e.g. a run with descriptor_lr_factor 0 written before frozen nets left Adam
+            raise DeepChargeError(f"{path}: its optimizer state does not fit this version's parameter groups "
+                                  f"({err}); start a new run from its weights with --init-model {path}") from None
         self.batch_rng.set_state(checkpoint["batch_rng_state"])
         self.clock = TrainingClock(float(checkpoint["wall_time"]), self.start_step)
         self.loss_scale = float(checkpoint["loss_scale"])
