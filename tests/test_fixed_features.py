@@ -40,6 +40,7 @@ def test_an_untrained_model_is_its_least_squares_baseline(model_and_inputs):
     model, inputs = model_and_inputs
     fixed = model.fixed_features(inputs)
     linear = model.baseline.from_features(fixed["radial"]) + fixed["three_body_baseline"] + model.fitting.bias
+    torch.testing.assert_close(model.baseline_from_fixed(fixed) + model.fitting.bias, linear, rtol=0, atol=0)
     torch.testing.assert_close(model(inputs), linear, rtol=0, atol=1e-14)
 
 

@@ -74,10 +74,7 @@ class TrackingTrainer(Trainer):
         with torch.no_grad():
             for _, inputs, density in probes.chunks(8192):
                 fixed = self.model.fixed_features(inputs)
-                linear = self.model.baseline.from_features(fixed["radial"]) + self.model.fitting.bias
-                if "three_body_baseline" in fixed:
-                    linear = linear + fixed["three_body_baseline"]
-                errors.add(density, linear)
+                errors.add(density, self.model.baseline_from_fixed(fixed) + self.model.fitting.bias)
         return errors.eps_mae_percent
 
     def _display(self, step, probes, lr, lcurve, rate):

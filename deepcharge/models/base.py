@@ -78,13 +78,9 @@ class DensityModel(nn.Module, ABC):
     def fixed_features(self, inputs: Dict[str, torch.Tensor]) -> Optional[Dict[str, torch.Tensor]]:
         """Per-probe tensors that no trainable weight enters, from probe inputs (no atom graph), so training on a
         fixed probe set computes them once; None (the default) when the backend has none to offer. A backend
-        that returns them implements :meth:`density_from_fixed`."""
+        that returns them also implements ``density_from_fixed(fixed)``: the densities :meth:`probe_density` gives
+        for the same probes (training calls it only on what ``fixed_features`` returned)."""
         return None
-
-    @torch.jit.ignore
-    def density_from_fixed(self, fixed: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """The densities :meth:`probe_density` gives, from :meth:`fixed_features` of the same probes."""
-        raise NotImplementedError(f"{self.backend} offers no fixed features")
 
     @torch.jit.ignore
     def prepare_for_inference(self):

@@ -69,11 +69,7 @@ class PseudoAtomModel(DescriptorModel):
                                   for v, m in zip(vectors.split(STAT_CHUNK), mask.split(STAT_CHUNK))])
             columns = self.baseline_columns(vectors, mask, features[:, self.descriptor.dim_out:])
             if columns:
-                coefficients = least_squares(torch.cat(columns, dim=1), density, weight)
-                radial, three_body = coefficients.split([coefficients.numel() - self.three_body_coefficients.numel(),
-                                                         self.three_body_coefficients.numel()])
-                self.baseline.coefficients.copy_(radial.reshape(self.baseline.coefficients.shape))
-                self.three_body_coefficients.copy_(three_body)
+                self._set_baseline_coefficients(least_squares(torch.cat(columns, dim=1), density, weight))
             residual = density - self.baseline_density(vectors, mask, features[:, self.descriptor.dim_out:])
             self.fitting.set_statistics(features, residual, weight)
 
@@ -82,23 +78,28 @@ class PseudoAtomModel(DescriptorModel):
         """The least-squares baseline again, from every training probe (its columns need no statistics; the
         Gram matrix is accumulated chunk by chunk), and the fitting net's output shift and scale from the
         residual it leaves."""
+        if not self.baseline.num_basis and not self.baseline_three_body:
+            return
         moments = LeastSquaresMoments()
         with torch.no_grad():
             for inputs, density, weight in batches:
                 vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
-                three_body = torch.cat([extra(vectors, mask) for extra in self.angular], dim=1) if self.angular \
-                    else None
-                columns = self.baseline_columns(vectors, mask, three_body)
-                if not columns:
-                    return
-                moments.add(torch.cat(columns, dim=1), density, weight)
+                three_body = (torch.cat([extra(vectors, mask) for extra in self.angular], dim=1)
+                              if self.baseline_three_body else None)
+                moments.add(torch.cat(self.baseline_columns(vectors, mask, three_body), dim=1), density, weight)
             coefficients, mean, std = moments.solve()
-            radial, three_body = coefficients.split([coefficients.numel() - self.three_body_coefficients.numel(),
-                                                     self.three_body_coefficients.numel()])
-            self.baseline.coefficients.copy_(radial.reshape(self.baseline.coefficients.shape))
-            self.three_body_coefficients.copy_(three_body)
+            self._set_baseline_coefficients(coefficients)
             self.fitting.bias.fill_(mean)
             self.fitting.scale.fill_(max(std, 1e-6))
+
+    @torch.jit.ignore
+    def _set_baseline_coefficients(self, coefficients: torch.Tensor):
+        """Split a least-squares solution over :meth:`baseline_columns` into the radial profiles' coefficients and
+        the three-body ones."""
+        radial, three_body = coefficients.split([coefficients.numel() - self.three_body_coefficients.numel(),
+                                                 self.three_body_coefficients.numel()])
+        self.baseline.coefficients.copy_(radial.reshape(self.baseline.coefficients.shape))
+        self.three_body_coefficients.copy_(three_body)
 
     @torch.jit.ignore
     def baseline_columns(self, vectors: torch.Tensor, mask: torch.Tensor,
@@ -129,14 +130,14 @@ class PseudoAtomModel(DescriptorModel):
         the whole fitting input is fixed, and it is kept already normalised (``fitting_input``)."""
         vectors, mask = inputs["probe_vectors"], inputs["probe_nlist"] >= 0
         fixed = {"radial": self.baseline.features(vectors, mask)}
-        three_body = [extra(vectors, mask) for extra in self.angular]
+        three_body = [torch.cat([extra(vectors, mask) for extra in self.angular], dim=1)] if self.angular else []
         if three_body and self.baseline_three_body:
-            fixed["three_body_baseline"] = torch.cat(three_body, dim=1) @ self.three_body_coefficients
+            fixed["three_body_baseline"] = three_body[0] @ self.three_body_coefficients
         environment = self.descriptor.normalised_environment(vectors, mask)
         if any(p.requires_grad for p in self.descriptor.parameters()):
             fixed["environment"] = environment
             if three_body:
-                fixed["three_body"] = torch.cat(three_body, dim=1)
+                fixed["three_body"] = three_body[0]
         else:
             descriptor = torch.cat([self.descriptor.from_environment(environment)] + three_body, dim=1)
             fixed["fitting_input"] = self.fitting.normalise(descriptor)
@@ -152,7 +153,12 @@ class PseudoAtomModel(DescriptorModel):
             if "three_body" in fixed:
                 features.append(fixed["three_body"])
             density = self.fitting(torch.cat(features, dim=1))
-        density = density + self.baseline.from_features(fixed["radial"])
+        return density + self.baseline_from_fixed(fixed)
+
+    @torch.jit.ignore
+    def baseline_from_fixed(self, fixed: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """ρ₀ from :meth:`fixed_features`: the radial profiles, plus the linear three-body part when configured."""
+        density = self.baseline.from_features(fixed["radial"])
         if "three_body_baseline" in fixed:
             density = density + fixed["three_body_baseline"]
         return density
