@@ -13,11 +13,13 @@ if ! "$PYTHON" -c "import torch" >/dev/null 2>&1; then
     fi
 fi
 # pip's editable install takes about 15 s even when nothing changed: skip it when this checkout is what the
-# interpreter imports and pyproject.toml is the one it was installed from
+# interpreter imports (asked from / , where this checkout's folder cannot shadow the installed one) and
+# pyproject.toml is the one it was installed from
 stamp=".install-stamp"
 state="$("$PYTHON" -c 'import sys; print(sys.executable)') $(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$state" ] && \
-        "$PYTHON" -c "import deepcharge, sys; sys.exit(not deepcharge.__file__.startswith('$PWD/'))" 2>/dev/null; then
+        (repo=$PWD && cd / && "$PYTHON" -c "import deepcharge, sys; sys.exit(not deepcharge.__file__.startswith('$repo/'))") \
+        2>/dev/null; then
     exit 0
 fi
 "$PYTHON" -m pip install --quiet -e ".[test]"
