@@ -171,8 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("-m", "--model", nargs="+", metavar="MODEL", help="frozen models")
     source.add_argument("--models", dest="model", nargs="+", help=argparse.SUPPRESS)  # model-devi's spelling
     source.add_argument("-i", "--input", nargs="+", metavar="INPUT",
-                        help="input files: each is trained and frozen in OUTPUT/train_<name>/ first")
-    compare.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
+                        help="input files: each is trained and frozen in OUTPUT/train_<name>/ first (a rerun takes "
+                             "the models it finds there and continues interrupted trainings)")
+    source.add_argument("-r", "--results", nargs="+", metavar="DIR",
+                        help="directories earlier comparisons wrote (-o): accuracy_speed.png and studies.md of "
+                             "them all, one colour per study (no -s)")
+    compare.add_argument("-s", "--system", nargs="+", metavar="SYSTEM",
                          help="density files, globs, directories, stores or STORE::NAME (as test -s)")
     compare.add_argument("-o", "--output", default="compare", help="output directory")
     compare.add_argument("-n", "--numb-points", type=int, default=0,
@@ -183,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--plane", choices=["xy", "xz", "yz"], default="xy", help="plane of slice.png")
     compare.add_argument("--position", type=float, default=0.0,
                          help="fractional position of the plane along the third axis; the nearest grid plane")
+    compare.add_argument("--budget", type=float, metavar="MINUTES",
+                         help="with -i: the training time of every input (training.time_budget; evaluations "
+                              "excluded), the same for all")
     compare.add_argument("-c", "--checkpoint-dir", nargs="+", metavar="DIR",
                          help="with -m: the directory each model was trained in, for lcurve.png")
 
@@ -248,16 +255,24 @@ def _model_devi(args):
 
 
 def _compare(args):
-    from deepcharge.entrypoints.compare import run_compare, train_and_compare
+    from deepcharge.entrypoints.compare import compare_studies, run_compare, train_and_compare
     options = {"numb_points": args.numb_points, "slice_file": args.slice_file, "plane": args.plane,
                "position": args.position, "device": args.device}
-    if args.input is None:
+    if args.budget is not None and args.input is None:
+        raise DeepChargeError("--budget goes with -i (it sets the training time of every input)")
+    if args.results is not None:
+        if args.system:
+            raise DeepChargeError("-r/--results draws earlier comparisons; it takes no -s")
+        compare_studies(args.results, args.output)
+    elif not args.system:
+        raise DeepChargeError("-s/--system: give the density files to compare on")
+    elif args.input is None:
         run_compare(args.model, args.system, args.output, seed=args.seed or 0, checkpoint_dirs=args.checkpoint_dir,
                     **options)
     elif args.checkpoint_dir:
         raise DeepChargeError("-c/--checkpoint-dir goes with -m; with -i the training directories are used")
     else:
-        train_and_compare(args.input, args.system, args.output, args.seed, **options)
+        train_and_compare(args.input, args.system, args.output, args.seed, args.budget, **options)
 
 
 def _info(args):

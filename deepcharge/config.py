@@ -372,6 +372,13 @@ def training_args():
                                            "evaluation, not its result.")),
         Argument("numb_steps", int, alias=["stop_batch", "num_steps"], extra_check=lambda v: v >= 0,
                  extra_check_errmsg="must be non-negative", doc="Number of training steps."),
+        Argument("time_budget", [int, float, None], optional=True, default=None,
+                 extra_check=lambda v: v is None or v > 0, extra_check_errmsg="must be a positive number of seconds",
+                 doc="Training time in seconds (evaluations excluded); null (default) trains `numb_steps`. With a "
+                     "budget, `numb_steps` gives the run's shape: the first steps (at start_lr) measure the steps "
+                     "per second, then numb_steps, decay_steps, disp_freq and save_freq are scaled by the same "
+                     "factor to the steps the budget allows (the log and out.json say how many), and the run "
+                     "also ends when the budget is spent. `deepcharge compare --budget` sets it for every input."),
         Argument("seed", [int, None], optional=True, default=None,
                  doc="Seed for probe sampling and (unless given in the model) the initial weights; "
                      "a random one is drawn and written to out.json when absent."),

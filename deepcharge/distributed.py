@@ -48,6 +48,15 @@ def agree(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def broadcast_float(value: float, device: torch.device) -> float:
+    """Rank 0's ``value`` on every rank (every rank must call this at the same point)."""
+    if rank_and_size()[1] == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 def gather_to_main(value) -> list:
     """Every rank's ``value`` (any picklable object), in rank order, on rank 0; an empty list elsewhere."""
     rank, size = rank_and_size()

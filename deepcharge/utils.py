@@ -62,6 +62,14 @@ def working_directory(path):
         os.chdir(previous)
 
 
+def read_json(path):
+    """The JSON file ``path``; a clear error when it is not JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DeepChargeError(f"{path}: not a JSON file ({err})") from None
+
+
 def write_json(path, data):
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:

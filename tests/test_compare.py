@@ -7,9 +7,11 @@ import pytest
 from conftest import si64_file, tiny_input
 
 from deepcharge.cli import main
+from deepcharge.entrypoints import compare
 from deepcharge.entrypoints.test import run_test
 from deepcharge.io import write_density
 from deepcharge.snapshot import Snapshot
+from deepcharge.train.checkpoint import load_checkpoint
 from deepcharge.utils import working_directory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -53,17 +55,55 @@ def test_compare_matches_test(workdir, trained):
     assert summary["models"][2]["hyperparameters"]["num_interactions"] == 2
 
 
-def test_compare_trains_inputs(workdir):
+def test_compare_trains_inputs(workdir, capsys):
     inputs = [str(tiny_input(workdir, backend, numb_steps=3).rename(workdir / f"{backend}.json"))
               for backend in BACKENDS]
-    assert main(["compare", "-i", *inputs, "-s", str(si64_file(2)), "-n", "500", "--seed", "5", "-o", "cmp"]) == 0
+    argv = ["compare", "-i", *inputs, "-s", str(si64_file(2)), "-n", "500", "--seed", "5", "-o", "cmp"]
+    assert main(argv) == 0
     summary = json.loads((workdir / "cmp" / "summary.json").read_text())
     for backend, entry in zip(BACKENDS, summary["models"]):
         folder = workdir / "cmp" / f"train_{backend}"
         assert entry["model"] == str(folder.relative_to(workdir) / "frozen_model.pth")
-        assert entry["training_steps"] == 3
+        best = load_checkpoint(str(folder / "model.ckpt-best.pt"))["step"]
+        assert entry["steps_run"] == 3 and entry["training_steps"] == best  # frozen from the best checkpoint
+        assert entry["probe_passes"] == 3 * 64
         assert json.loads((folder / "out.json").read_text())["training"]["seed"] == 5
-    assert (workdir / "cmp" / "lcurve.png").read_bytes()[:8] == PNG_MAGIC
+    for name in ("lcurve.png", "accuracy_speed.png"):
+        assert (workdir / "cmp" / name).read_bytes()[:8] == PNG_MAGIC
+
+    # a rerun takes the frozen models as they are; a changed input is refused, naming its folder
+    frozen = workdir / "cmp" / "train_schnet" / "frozen_model.pth"
+    before = frozen.stat().st_mtime_ns
+    assert main(argv) == 0
+    assert frozen.stat().st_mtime_ns == before
+    assert main([*argv[:-1], "cmp", "--budget", "0.5"]) == 1
+    assert "train_pseudo_atom holds a training of another version" in capsys.readouterr().err
+
+    # the studies side by side
+    assert main(["compare", "-r", "cmp", "cmp", "-o", "studies"]) == 0
+    assert (workdir / "studies" / "accuracy_speed.png").read_bytes()[:8] == PNG_MAGIC
+    assert "| cmp | train_schnet | schnet |" in (workdir / "studies" / "studies.md").read_text()
+
+
+def test_compare_continues_an_interrupted_training(workdir, monkeypatch):
+    input_file = str(tiny_input(workdir, numb_steps=20).rename(workdir / "pa.json"))
+    argv = ["compare", "-i", input_file, "-s", str(si64_file(2)), "-n", "200", "-o", "cmp"]
+    folder = workdir / "cmp" / "train_pa"
+    original = compare.train_config
+
+    def killed(config, base_dir, restart=None):
+        with working_directory("."):  # as far as the checkpoint at step 10
+            config = {**config, "training": {**config["training"], "numb_steps": 10}}
+            original(config, base_dir)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "train_config", killed)
+    assert main(argv) != 0  # interrupted
+    monkeypatch.setattr(compare, "train_config", original)
+    assert load_checkpoint(str(folder / "model.ckpt.pt"))["step"] == 10
+    assert main(argv) == 0
+    steps = np.genfromtxt(folder / "lcurve.out", names=True)["step"].tolist()
+    assert steps == [0, 5, 10, 15, 20]  # continued from step 10, not started again
 
 
 def test_compare_user_errors(workdir, trained, capsys):

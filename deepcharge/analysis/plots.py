@@ -185,6 +185,30 @@ def plot_slice(reference: np.ndarray, predictions: Dict[str, np.ndarray], output
     _save(fig, output)
 
 
+def plot_accuracy_speed(studies: Dict[str, List[dict]], output):
+    """ε_mae over all test points against predict probes/s: one marker per backend, one colour per study
+    (a ``deepcharge compare`` summary's ``models``)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    markers = {}
+    for colour, (study, models) in enumerate(studies.items()):
+        for model in models:
+            marker = markers.setdefault(model["backend"], "osD^vP*X"[len(markers) % 8])
+            ax.scatter(model["probes_per_second"], model["overall"]["eps_mae_percent"], marker=marker,
+                       color=f"C{colour}", s=40)
+        ax.scatter([], [], color=f"C{colour}", marker="s", label=study)
+    for backend, marker in markers.items():
+        ax.scatter([], [], color="0.4", marker=marker, label=backend)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_ticks(ax)
+    ax.set_xlabel("predict speed (probes/s)")
+    ax.set_ylabel("ε_mae over the test files (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, output)
+
+
 def plot_files(files: List[str], output: str):
     """Learning curves or parity plots, by what the files hold (all files must be of one kind)."""
     kinds = {table_kind(f, read_columns(f)) for f in files}

@@ -1,14 +1,21 @@
 """``deepcharge compare``: several models on the same grid points of the same files; tables and figures."""
 
+import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 
-from deepcharge.analysis.plots import plot_error_histograms, plot_lcurves, plot_model_parity, plot_slice
+from deepcharge.analysis.plots import (
+    plot_accuracy_speed,
+    plot_error_histograms,
+    plot_lcurves,
+    plot_model_parity,
+    plot_slice,
+    read_columns,
+)
 from deepcharge.config import load_input_file, normalize
 from deepcharge.data.inputs import atom_types
 from deepcharge.data.systems import expand_systems, load_system
@@ -18,7 +25,7 @@ from deepcharge.infer.predictor import Predictor
 from deepcharge.snapshot import Snapshot
 from deepcharge.train.freeze import freeze_model
 from deepcharge.train.run import train_config
-from deepcharge.utils import atomic_path, write_json
+from deepcharge.utils import atomic_path, read_json, working_directory, write_json
 
 log = logging.getLogger("deepcharge")
 
@@ -67,8 +74,9 @@ def run_compare(models: List[str], systems: List[str], output: str = "compare", 
             run["predictions"].append(prediction)
     reference = np.concatenate(references)
     summary = {"files": [str(path) for path in systems], "points_per_file": [len(r) for r in references],
-               "models": [model_summary(model, predictor, run, reference.size)
-                          for model, predictor, run in zip(models, predictors, runs)]}
+               "models": [model_summary(model, predictor, run, reference.size, lcurve)
+                          for model, predictor, run, lcurve in zip(models, predictors, runs,
+                                                                  lcurves or [None] * len(models))]}
     predictions = {label: np.concatenate(run["predictions"]) for label, run in zip(labels, runs)}
 
     folder = Path(output)
@@ -83,19 +91,27 @@ def run_compare(models: List[str], systems: List[str], output: str = "compare", 
                axis_names=tuple(plane), extent=extent)
     if lcurves:
         plot_lcurves(lcurves, folder / "lcurve.png", labels)
+    plot_accuracy_speed({folder.name: summary["models"]}, folder / "accuracy_speed.png")
     print(markdown, end="")
     log.info("comparison of %d models written to %s/", len(models), folder)
     return summary
 
 
 def train_and_compare(inputs: List[str], systems: List[str], output: str = "compare", seed: Optional[int] = None,
-                      **options) -> dict:
-    """Train and freeze every input in ``output``/train_<input name>/ (all with training.seed ``seed`` when
-    given), then compare the frozen models with their learning curves; ``options`` go to :func:`run_compare`."""
+                      budget_minutes: Optional[float] = None, **options) -> dict:
+    """Train and freeze every input in ``output``/train_<input name>/ (all with training.seed ``seed`` and a
+    training time of ``budget_minutes`` when given), then compare the frozen models with their learning curves;
+    ``options`` go to :func:`run_compare`.
+
+    A model frozen by an earlier call with the same input is taken as it is, and an interrupted training
+    resumes from its last checkpoint, so a half-done study continues where it stopped. Each model is frozen from
+    its run's best checkpoint on the validation data when it has one (the last otherwise)."""
     if not inputs:
         raise DeepChargeError("no input files to train: give them after -i")
     if not systems:
         raise DeepChargeError("no density files to compare on: give them after -s")
+    if budget_minutes is not None and budget_minutes <= 0:
+        raise DeepChargeError(f"--budget {budget_minutes}: give a positive number of minutes")
     folders = [Path(output, f"train_{Path(path).stem}") for path in inputs]
     if len(set(folders)) < len(folders):
         raise DeepChargeError(f"input files {' '.join(map(str, inputs))}: give them distinct names; each trains "
@@ -104,18 +120,32 @@ def train_and_compare(inputs: List[str], systems: List[str], output: str = "comp
     for path, config, folder in zip(inputs, configs, folders):
         if seed is not None:
             config["training"]["seed"] = seed
-        base_dir = Path(path).resolve().parent  # relative paths in the input are taken from its directory
-        folder.mkdir(parents=True, exist_ok=True)
-        cwd = os.getcwd()
-        os.chdir(folder)  # training writes to the current directory
-        try:
-            log.info("training %s in %s", path, folder)
-            train_config(config, base_dir)
-            freeze_model(".", "frozen_model.pth")
-        finally:
-            os.chdir(cwd)
+        if budget_minutes is not None:
+            config["training"]["time_budget"] = 60.0 * budget_minutes
+        train_in(folder, path, config)
     return run_compare([str(folder / "frozen_model.pth") for folder in folders], systems, output,
                        seed=seed or 0, checkpoint_dirs=[str(folder) for folder in folders], **options)
+
+
+def train_in(folder: Path, path: str, config: dict):
+    """Train ``config`` (read from ``path``) in ``folder`` and freeze it there; skip what an earlier call with
+    the same input did (a frozen model), continue what it left (its last checkpoint)."""
+    recorded = folder / "compare_input.json"
+    as_recorded = json.loads(json.dumps(config))
+    if recorded.is_file() and read_json(recorded) != as_recorded:
+        raise DeepChargeError(f"{folder} holds a training of another version of {path} (its input is "
+                              f"{recorded}); remove {folder} to train it again, or compare into another -o")
+    if recorded.is_file() and (folder / "frozen_model.pth").is_file():
+        log.info("%s: trained and frozen by an earlier run of this comparison; taken as it is", folder)
+        return
+    restart = "." if (folder / "checkpoint").is_file() else None
+    base_dir = Path(path).resolve().parent  # relative paths in the input are taken from its directory
+    with working_directory(folder):  # training writes to the current directory
+        write_json("compare_input.json", as_recorded)
+        log.info("%s %s in %s", "continuing" if restart else "training", path, folder)
+        train_config(config, base_dir, restart=restart)
+        best = Path(f"{config['training']['save_ckpt']}-best.pt")
+        freeze_model(str(best) if best.is_file() else ".", "frozen_model.pth")
 
 
 def check_species(snapshot: Snapshot, models: List[str], predictors: List[Predictor]) -> Snapshot:
@@ -146,14 +176,49 @@ def hyperparameters(model: dict) -> dict:
     return {key: model[key] for key in ("cutoff", "num_interactions", "num_features", "num_basis")}
 
 
-def model_summary(model: str, predictor: Predictor, run: dict, points: int) -> dict:
-    """One model's entry of summary.json: what it is, how it was trained, how fast and how accurate it is."""
+def model_summary(model: str, predictor: Predictor, run: dict, points: int, lcurve: Optional[str] = None) -> dict:
+    """One model's entry of summary.json: what it is, how it was trained, how fast and how accurate it is.
+
+    ``steps_run`` and the training time are the whole run's, from its ``lcurve`` when given (the frozen
+    checkpoint may be the run's best, earlier one); probe passes are steps run × the batch size."""
     metadata = predictor.metadata
+    training = metadata["training"]
+    steps_run, wall_time = training["steps"], training["wall_time_s"]
+    if lcurve is not None:
+        last = read_columns(lcurve)[-1]
+        steps_run, wall_time = int(last["step"]), float(last["wall_s"])
+    batch_size = training["input"]["training"]["training_data"]["batch_size"]
     return {"model": str(model), "backend": metadata["backend"], "hyperparameters": hyperparameters(metadata["model"]),
-            "parameters": metadata["parameters"], "training_steps": metadata["training"]["steps"],
-            "training_wall_time_s": metadata["training"]["wall_time_s"],
+            "parameters": metadata["parameters"], "training_steps": training["steps"], "steps_run": steps_run,
+            "training_wall_time_s": wall_time, "probe_passes": steps_run * batch_size,
             "probes_per_second": points / run["seconds"],
             "overall": overall_metrics(run["files"], run["errors"]), "files": run["files"]}
+
+
+def compare_studies(results: List[str], output: str = "compare") -> dict:
+    """accuracy_speed.png and studies.md in ``output`` from the summary.json of earlier comparisons (one
+    directory each, named as the study)."""
+    studies = {}
+    for folder in results:
+        path = Path(folder, "summary.json")
+        if not path.is_file():
+            raise FileFormatError(str(path), "no such file; --results takes directories `deepcharge compare` "
+                                             "wrote (-o)")
+        studies[Path(folder).resolve().name] = read_json(path)["models"]
+    lines = ["# deepcharge compare: studies", "",
+             "| study | model | backend | parameters | training time (s) | probes/s | ε_mae (%) |", "|---" * 7 + "|"]
+    for study, models in studies.items():
+        for model in models:
+            lines.append(f"| {study} | {Path(model['model']).parent.name or model['model']} | {model['backend']} | "
+                         f"{model['parameters']} | {model['training_wall_time_s']:.0f} | "
+                         f"{model['probes_per_second']:.0f} | {model['overall']['eps_mae_percent']:.4f} |")
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "studies.md") as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    plot_accuracy_speed(studies, folder / "accuracy_speed.png")
+    print("\n".join(lines))
+    return studies
 
 
 def slice_maps(snapshot: Snapshot, predictors: List[Predictor], labels: List[str], plane: str, position: float):
@@ -179,11 +244,12 @@ def summary_markdown(summary: dict, labels: List[str]) -> str:
 
     lines = ["# deepcharge compare", "", f"Files: {', '.join(summary['files'])}; grid points per file: "
              f"{', '.join(map(str, summary['points_per_file']))}.", "",
-             f"| model | backend | parameters | steps | training time (s) | probes/s | {METRIC_COLUMNS} |",
-             "|---" * 12 + "|"]
+             f"| model | backend | parameters | steps run (frozen) | training time (s) | probe passes | probes/s | "
+             f"{METRIC_COLUMNS} |", "|---" * 13 + "|"]
     for label, model in zip(labels, summary["models"]):
-        lines.append(f"| {label} | {model['backend']} | {model['parameters']} | {model['training_steps']} | "
-                     f"{model['training_wall_time_s']:.1f} | {model['probes_per_second']:.0f} | "
+        lines.append(f"| {label} | {model['backend']} | {model['parameters']} | {model['steps_run']} "
+                     f"({model['training_steps']}) | {model['training_wall_time_s']:.1f} | "
+                     f"{model['probe_passes']:.3g} | {model['probes_per_second']:.0f} | "
                      f"{metric_cells(model['overall'])} |")
     lines += ["", f"| model | file | points | {METRIC_COLUMNS} |", "|---" * 9 + "|"]
     for label, model in zip(labels, summary["models"]):

@@ -6,6 +6,7 @@ from typing import Optional
 
 from deepcharge import distributed
 from deepcharge.errors import DeepChargeError
+from deepcharge.train.budget import restart_training_section
 from deepcharge.train.checkpoint import load_checkpoint, resolve_checkpoint
 from deepcharge.train.ensemble import is_finished, member_config, member_folders, member_seeds
 from deepcharge.train.trainer import Trainer
@@ -22,8 +23,9 @@ def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, in
         return train_ensemble(config, base_dir, restart, init_model, output)
     if restart:
         state = load_checkpoint(restart)
-        if is_finished(state, config["training"]):  # say so before loading any data
-            step, numb_steps = int(state["step"]), config["training"]["numb_steps"]
+        training = restart_training_section(config, state)
+        if is_finished(state, training):  # say so before loading any data
+            step, numb_steps = int(state["step"]), training["numb_steps"]
             how = "training.numb_steps" if step >= numb_steps else "training.early_stopping_patience (it stopped early)"
             log.info("%s: this run has already finished (step %d, numb_steps %d); nothing to train. Raise %s to "
                      "continue it", restart, step, numb_steps, how)
@@ -33,6 +35,8 @@ def train_config(config: dict, base_dir: Path, restart: Optional[str] = None, in
         write_json(output, trainer.config)
         log.info("normalised input written to %s", output)
     checkpoint = trainer.run()
+    if distributed.is_main() and trainer.budget is not None:  # the schedule the budget set
+        write_json(output, trainer.config)
     log.info("training finished; last checkpoint %s", checkpoint)
     return str(checkpoint)
 

@@ -22,6 +22,7 @@ from deepcharge.errors import DeepChargeError
 from deepcharge.models import build_model
 from deepcharge.models.base import DTYPES, load_weights
 from deepcharge.models.upgrade import CONFIG_VERSION
+from deepcharge.train.budget import TimeBudget
 from deepcharge.train.checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from deepcharge.train.fixed_features import FixedFeatures, FromFixed, fixed_features_of
 from deepcharge.train.loss import density_loss
@@ -52,6 +53,7 @@ class Trainer:
         initial = load_checkpoint(init_model) if init_model else None
         self.start_step = int(checkpoint["step"]) if checkpoint else 0
         self._fill_seeds(checkpoint)
+        self.budget = TimeBudget.of(self.config, checkpoint)
         self._join_processes()
         self.dtype = DTYPES[self.config["model"]["precision"]]
         self.pool = self._training_pool()
@@ -259,6 +261,7 @@ class Trainer:
             "loss_scale": self.loss_scale,
             "best": dict(self.best),
             "electrons": dict(self.pool.electrons),
+            "budget_steps": self.budget.scaled if self.budget else None,
         }
 
     def run(self):
@@ -268,7 +271,6 @@ class Trainer:
         early; every ``save_freq`` steps, at the end and at an early stop rank 0 writes a checkpoint.
         """
         training = self.config["training"]
-        numb_steps = training["numb_steps"]
         main = self.rank == 0
         lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step) if main else None
         self.clock.resume()
@@ -277,9 +279,12 @@ class Trainer:
             # the model before training (pseudo_atom: its least-squares baseline), for comparison
             save_checkpoint(training["save_ckpt"], 0, self._state(0), training["max_ckpt_keep"])
         checkpoint_path, done = None, self.start_step
-        for step in range(self.start_step, numb_steps):
+        while done < training["numb_steps"] or self._calibrating():
+            step = done
             probes = self._train_step(step)
             done = step + 1
+            self._follow_budget(done)
+            numb_steps = training["numb_steps"] if not self._calibrating() else math.inf
             stop = False
             if done % training["disp_freq"] == 0 or done == numb_steps:
                 if main:
@@ -301,6 +306,23 @@ class Trainer:
             checkpoint_path = save_checkpoint(training["save_ckpt"], done, self._state(done), training["max_ckpt_keep"])
         self._report_best(done)
         return checkpoint_path
+
+    def _calibrating(self) -> bool:
+        """Whether a time budget still measures the rate (its steps do not count against ``numb_steps``)."""
+        return self.budget is not None and self.budget.scaled is None
+
+    def _follow_budget(self, done: int):
+        """With ``training.time_budget``: scale the schedule once the rate is measured, and end the run (its
+        ``numb_steps`` becomes ``done``) when the budget is spent. Every rank follows rank 0's clock."""
+        if self.budget is None:
+            return
+        seconds = self.clock.elapsed()
+        steps, elapsed = done - self.start_step, seconds - self.clock.started_at
+        if distributed.agree(self.budget.due(steps, elapsed), self.device):
+            self.budget.calibrate(self.config, steps, distributed.broadcast_float(elapsed, self.device), done)
+        if (distributed.agree(self.budget.spent(seconds), self.device)
+                and (self._calibrating() or done < self.config["training"]["numb_steps"])):
+            self.budget.end_at(self.config, done)
 
     def _train_step(self, step: int) -> ProbeSet:
         """One optimizer step on this rank's share of the global batch; the probe set it was drawn from."""
@@ -362,6 +384,8 @@ class Trainer:
 
     def _lr(self, step: int) -> float:
         lr_config = self.config["learning_rate"]
+        if self._calibrating():  # until the budget's schedule is known
+            return lr_config["start_lr"]
         return exp_decay(step, lr_config["start_lr"], lr_config["stop_lr"], lr_config["decay_steps"],
                          self.config["training"]["numb_steps"])
 
@@ -423,8 +447,12 @@ class TrainingClock:
     """Training time, evaluations left out: ``wall_time`` (carried over a restart) and steps per second."""
 
     def __init__(self, wall_time: float, step: int):
-        self.wall_time = wall_time
+        self.wall_time = self.started_at = wall_time
         self._since, self._step = time.perf_counter(), step
+
+    def elapsed(self) -> float:
+        """Training time so far, this lap included."""
+        return self.wall_time + time.perf_counter() - self._since
 
     def lap(self, step: int) -> float:
         """Add the time since the last lap (or :meth:`resume`) to ``wall_time``; the steps per second in it."""
