@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from deepcharge.errors import DeepChargeError
-from deepcharge.infer.predictor import Predictor
+from deepcharge.infer.density_predictor import DensityPredictor
 from deepcharge.interfaces.gpaw import gpaw_python, run_scf
 from deepcharge.io import read_density
 from deepcharge.utils import cpu_model
@@ -48,9 +48,9 @@ GOALS = {"iterations": 0.35, "wall_time": 0.25, "cpu_time": 0.25}
 def time_prediction(model: str, snapshot, device: str) -> dict:
     """The model's density on ``snapshot``'s grid, the seconds to load it and to predict, and its ε_mae (%)."""
     began, began_cpu = time.perf_counter(), time.process_time()
-    predictor = Predictor.from_file(model, device)
+    predictor = DensityPredictor(model, device)
     loaded = time.perf_counter()
-    density = predictor.predict_grid(snapshot, snapshot.grid_shape)
+    density = predictor.eval_grid(snapshot)
     if predictor.device.type == "cuda":
         torch.cuda.synchronize()
     done, done_cpu = time.perf_counter(), time.process_time()

@@ -21,8 +21,8 @@ from pathlib import Path
 from deepcharge.config import load_input_file, normalize
 from deepcharge.data.systems import system_label
 from deepcharge.errors import DeepChargeError
+from deepcharge.infer.density_predictor import DensityPredictor
 from deepcharge.infer.evaluate import evaluate_file
-from deepcharge.infer.predictor import Predictor
 from deepcharge.train.freeze import freeze_model
 from deepcharge.train.run import train_config
 from deepcharge.utils import working_directory, write_json
@@ -65,7 +65,7 @@ def run(argv=None):
             train_config(config, Path(args.input).resolve().parent)
             seconds = time.perf_counter() - start
             freeze_model(".", "frozen_model.pth")
-            predictor = Predictor.from_file("frozen_model.pth", config["training"]["device"])
+            predictor = DensityPredictor("frozen_model.pth", config["training"]["device"])
         seen = {system_label(f) for f in train_files[:count]}
         scores = {}
         for label, path in tests:

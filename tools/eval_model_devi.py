@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 from deepcharge.data.systems import expand_systems, load_system
-from deepcharge.infer.evaluate import predict_index, sample_index
-from deepcharge.infer.predictor import Predictor
+from deepcharge.infer.density_predictor import DensityPredictor
+from deepcharge.infer.evaluate import sample_index
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -65,12 +65,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="seed of the -n sample")
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
-    predictors = [Predictor.from_file(model, "cpu") for model in args.models]
+    predictors = [DensityPredictor(model, "cpu") for model in args.models]
     files, all_members, all_references = [], [], []
     for path in expand_systems(args.systems, ".", "-s"):
         snapshot = load_system(path)
         index = sample_index(snapshot, args.numb_points, args.seed)
-        members = np.stack([predict_index(predictor, snapshot, index) for predictor in predictors])
+        members = np.stack([predictor.eval_index(snapshot, index) for predictor in predictors])
         reference = snapshot.density.reshape(-1)[index]
         files.append({"file": path, **scores(members, reference)})
         all_members.append(members)

@@ -20,8 +20,8 @@ from deepcharge.config import load_input_file, normalize
 from deepcharge.data.inputs import atom_types
 from deepcharge.data.systems import expand_systems, load_system
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.infer.evaluate import file_metrics, overall_metrics, predict_index, sample_index
-from deepcharge.infer.predictor import Predictor
+from deepcharge.infer.density_predictor import DensityPredictor
+from deepcharge.infer.evaluate import file_metrics, overall_metrics, sample_index
 from deepcharge.snapshot import Snapshot
 from deepcharge.train.freeze import freeze_model
 from deepcharge.train.run import train_config
@@ -51,7 +51,7 @@ def run_compare(models: List[str], systems: List[str], output: str = "compare", 
         if not Path(path).is_file():
             raise FileFormatError(path, "no such file; -c takes the directory each model was trained in")
     systems = expand_systems(systems, ".", "-s")
-    predictors = [Predictor.from_file(model, device) for model in models]
+    predictors = [DensityPredictor(model, device) for model in models]
     labels = model_labels(models)
     slice_path = slice_file or systems[0]
     slice_snapshot = check_species(load_system(slice_path), models, predictors)
@@ -66,7 +66,7 @@ def run_compare(models: List[str], systems: List[str], output: str = "compare", 
         references.append(snapshot.density.reshape(-1)[index])
         for predictor, run in zip(predictors, runs):
             start = time.perf_counter()
-            prediction = predict_index(predictor, snapshot, index)
+            prediction = predictor.eval_index(snapshot, index)
             run["seconds"] += time.perf_counter() - start
             metrics, errors = file_metrics(path, snapshot, index, prediction)
             run["files"].append(metrics)
@@ -148,7 +148,7 @@ def train_in(folder: Path, path: str, config: dict):
         freeze_model(str(best) if best.is_file() else ".", "frozen_model.pth")
 
 
-def check_species(snapshot: Snapshot, models: List[str], predictors: List[Predictor]) -> Snapshot:
+def check_species(snapshot: Snapshot, models: List[str], predictors: List[DensityPredictor]) -> Snapshot:
     """``snapshot``, once every model knows its species; else an error naming the model and the file."""
     for model, predictor in zip(models, predictors):
         try:
@@ -176,7 +176,8 @@ def hyperparameters(model: dict) -> dict:
     return {key: model[key] for key in ("cutoff", "num_interactions", "num_features", "num_basis")}
 
 
-def model_summary(model: str, predictor: Predictor, run: dict, points: int, lcurve: Optional[str] = None) -> dict:
+def model_summary(model: str, predictor: DensityPredictor, run: dict, points: int,
+                  lcurve: Optional[str] = None) -> dict:
     """One model's entry of summary.json: what it is, how it was trained, how fast and how accurate it is.
 
     ``steps_run`` and the training time are the whole run's, from its ``lcurve`` when given (the frozen
@@ -221,14 +222,14 @@ def compare_studies(results: List[str], output: str = "compare") -> dict:
     return studies
 
 
-def slice_maps(snapshot: Snapshot, predictors: List[Predictor], labels: List[str], plane: str, position: float):
+def slice_maps(snapshot: Snapshot, predictors: List[DensityPredictor], labels: List[str], plane: str, position: float):
     """(reference, {label: prediction}, description, extent in Å) on the grid plane nearest to the fractional
     ``position`` along the axis normal to ``plane``."""
     normal, shape = PLANE_NORMAL[plane], snapshot.grid_shape
     layer = int(round(position * shape[normal])) % shape[normal]
     index = np.take(np.arange(snapshot.density.size).reshape(shape), layer, axis=normal)
     points = snapshot.grid_points(index.reshape(-1))
-    predictions = {label: predictor.predict_points(snapshot, points).reshape(index.shape)
+    predictions = {label: predictor.eval(snapshot, points).reshape(index.shape)
                    for label, predictor in zip(labels, predictors)}
     lengths = np.linalg.norm(snapshot.cell, axis=1)[[axis for axis in range(3) if axis != normal]]
     description = f"{plane} plane at {'xyz'[normal]} = {layer}/{shape[normal]}"

@@ -14,8 +14,8 @@ import numpy as np
 
 from deepcharge.data.systems import load_frames
 from deepcharge.errors import DeepChargeError
+from deepcharge.infer.density_predictor import DensityEnsemble
 from deepcharge.infer.grid import bare_structure, check_writable, grid_shape_for, spooled, write_grid
-from deepcharge.infer.predictor import Predictor
 from deepcharge.io import output_format
 from deepcharge.snapshot import Snapshot
 from deepcharge.utils import atomic_path, numbered_names, tagged_name
@@ -38,21 +38,17 @@ def run_model_devi(models: List[str], structures: List[str], output: str, grid=N
     if len(models) < 2:
         raise DeepChargeError(f"-m: give at least two models (got {len(models)}); one model has no deviation")
     check_writable(output)
-    predictors = [Predictor.from_file(model, device) for model in models]
-    for model, predictor in zip(models[1:], predictors[1:]):
-        if predictor.type_map != predictors[0].type_map:
-            raise DeepChargeError(f"{model}: type_map {predictor.type_map} differs from {models[0]}'s "
-                                  f"{predictors[0].type_map}; an ensemble's models must share one type_map")
+    ensemble = DensityEnsemble(models, device)
     frames = []
     for structure in structures:
-        found = load_frames(structure, fmt, predictors[0].type_map)
+        found = load_frames(structure, fmt, ensemble.type_map)
         frames += [(structure if len(found) == 1 else f"{structure}[{number}]", frame)
                    for number, frame in enumerate(found)]
     means = numbered_names(tagged_name(output, "mean"), len(frames))
     devis = numbered_names(tagged_name(output, "devi"), len(frames))
     rows = []
     for number, ((label, frame), mean, devi) in enumerate(zip(frames, means, devis)):
-        row = deviation_files(predictors, frame, mean, devi, grid, spacing)
+        row = deviation_files(ensemble, frame, mean, devi, grid, spacing)
         rows.append({"frame": number, **row, "structure": label})
         log.info("%s: max σ %.3e e/Å³, ∫σ dV %.4f e, electrons %.4f → %s, %s", label, row["max_devi_rho"],
                  row["int_devi_rho"], row["electrons"], mean, devi)
@@ -60,19 +56,16 @@ def run_model_devi(models: List[str], structures: List[str], output: str, grid=N
     return rows
 
 
-def deviation_files(predictors: List[Predictor], snapshot: Snapshot, mean_output: str, devi_output: str,
+def deviation_files(ensemble: DensityEnsemble, snapshot: Snapshot, mean_output: str, devi_output: str,
                     grid=None, spacing=None) -> dict:
     """Write the ensemble mean and deviation of one structure's grid, computed chunk by chunk with every model;
     the deviation waits in a temporary file while the mean is written. Returns its table row."""
     shape = grid_shape_for(snapshot, grid, spacing)
     order = output_format(mean_output).order
-    chunks = zip(*(predictor.iter_grid(snapshot, shape, order=order) for predictor in predictors))
     totals = {"max": 0.0, "min": np.inf, "devi": 0.0, "mean": 0.0}
 
     def mean_blocks(spool) -> Iterator[np.ndarray]:
-        for results in chunks:
-            values = np.stack([values for _, values in results])
-            mean, devi = values.mean(axis=0), values.std(axis=0)
+        for mean, devi in ensemble.grid_chunks(snapshot, shape, order=order):
             totals.update(max=max(totals["max"], devi.max()), min=min(totals["min"], devi.min()),
                           devi=totals["devi"] + devi.sum(), mean=totals["mean"] + mean.sum())
             spool.write(devi.tobytes())

@@ -12,8 +12,8 @@ from tqdm import tqdm
 from deepcharge import distributed
 from deepcharge.data.systems import load_frames
 from deepcharge.errors import DeepChargeError
+from deepcharge.infer.density_predictor import DensityPredictor
 from deepcharge.infer.grid import bare_structure, check_writable, grid_shape_for, grid_values, spooled, write_grid
-from deepcharge.infer.predictor import Predictor
 from deepcharge.io import output_format
 from deepcharge.io.chgcar import Augmentation, check_augmentation_fits, read_augmentation
 from deepcharge.io.formats import density_format
@@ -37,13 +37,12 @@ def run_predict(model: str, structure: str, output: str, grid=None, spacing=None
     """
     check_writable(output)
     augmentation = augmentation_source(augmentation_from, output)
-    predictor = Predictor.from_file(model, distributed.setup(device))
+    predictor = DensityPredictor(model, distributed.setup(device))
     frames = load_frames(structure, fmt, predictor.type_map)
     if augmentation is not None:
         for frame in frames:
             check_augmentation_fits(augmentation, frame, grid_shape_for(frame, grid, spacing))
-    targets = [electrons if electrons is not None else predictor.expected_electrons(frame) if conserve else None
-               for frame in frames]
+    targets = [predictor.target_electrons(frame, electrons, conserve) for frame in frames]
     return [predict_frame(predictor, frame, path, grid, spacing, target, augmentation)
             for frame, path, target in zip(frames, numbered_names(output, len(frames)), targets)]
 
@@ -58,7 +57,7 @@ def augmentation_source(path: Optional[str], output: str) -> Optional[Augmentati
     return read_augmentation(path, current_read_options().species)
 
 
-def predict_frame(predictor: Predictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
+def predict_frame(predictor: DensityPredictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
                   electrons: Optional[float] = None, augmentation: Optional[Augmentation] = None) -> dict:
     """Predict one structure's density and write it chunk by chunk as it is computed (a density rescaled to
     ``electrons`` waits in a temporary file until its integral is known); ``augmentation`` goes after a CHGCAR's

@@ -7,8 +7,8 @@ from typing import List, Optional
 import numpy as np
 
 from deepcharge.data.systems import expand_systems, system_label
+from deepcharge.infer.density_predictor import DensityPredictor
 from deepcharge.infer.evaluate import evaluate_file, overall_metrics
-from deepcharge.infer.predictor import Predictor
 from deepcharge.utils import atomic_path, write_json
 
 log = logging.getLogger("deepcharge")
@@ -27,7 +27,7 @@ def run_test(model: str, systems: List[str], numb_points: int = 0, detail: Optio
              json_out: Optional[str] = None, device: str = "auto", seed: int = 0, conserve: bool = False) -> dict:
     """Evaluate ``model`` on every system ``systems`` names (files, globs, directories, stores); print a table,
     optionally write detail and JSON."""
-    predictor = Predictor.from_file(model, device)
+    predictor = DensityPredictor(model, device)
     files, errors = [], []
     for path in expand_systems(systems, ".", "-s"):
         metrics, file_errors, positions, reference, prediction = evaluate_file(predictor, path, numb_points, seed,

@@ -8,7 +8,7 @@ import torch
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.data.sampler import sample_grid_indices
 from deepcharge.data.systems import load_system
-from deepcharge.infer.predictor import Predictor
+from deepcharge.infer.density_predictor import DensityPredictor
 from deepcharge.snapshot import Snapshot
 
 
@@ -17,13 +17,6 @@ def sample_index(snapshot: Snapshot, numb_points: int = 0, seed: int = 0) -> np.
     if numb_points > 0:
         return np.sort(sample_grid_indices(snapshot.density.size, numb_points, torch.Generator().manual_seed(seed)))
     return np.arange(snapshot.density.size)
-
-
-def predict_index(predictor: Predictor, snapshot: Snapshot, index: np.ndarray) -> np.ndarray:
-    """The prediction at flat grid ``index``: the whole grid in one pass when ``index`` covers it."""
-    if len(index) == snapshot.density.size:
-        return predictor.predict_grid(snapshot, snapshot.grid_shape).reshape(-1)
-    return predictor.predict_points(snapshot, snapshot.grid_points(index))
 
 
 def file_metrics(path: str, snapshot: Snapshot, index: np.ndarray, prediction: np.ndarray):
@@ -47,7 +40,7 @@ def overall_metrics(files: List[dict], errors: List[DensityErrors]) -> dict:
             "electrons_pred": sum(m["electrons_pred"] for m in files)}
 
 
-def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: int = 0, block: str = "total",
+def evaluate_file(predictor: DensityPredictor, path: str, numb_points: int = 0, seed: int = 0, block: str = "total",
                   conserve: bool = False):
     """(metrics, errors, positions, reference, prediction) of one system; all points when numb_points ≤ 0.
 
@@ -57,7 +50,7 @@ def evaluate_file(predictor: Predictor, path: str, numb_points: int = 0, seed: i
     """
     snapshot = load_system(path, block)
     index = sample_index(snapshot, numb_points, seed)
-    prediction = predict_index(predictor, snapshot, index)
+    prediction = predictor.eval_index(snapshot, index)
     raw = float(prediction.mean() * snapshot.volume)
     if conserve:
         prediction = prediction * (predictor.expected_electrons(snapshot) / raw)

@@ -10,7 +10,6 @@ import numpy as np
 from deepcharge import distributed
 from deepcharge.chunks import SPOOL_CHUNK
 from deepcharge.errors import DeepChargeError
-from deepcharge.infer.predictor import Predictor
 from deepcharge.io import output_format
 from deepcharge.io.chgcar import Augmentation, write_chgcar_blocks
 from deepcharge.snapshot import Snapshot
@@ -77,14 +76,15 @@ def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndar
         fmt.write(output, structure)
 
 
-def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:
-    """The density on the grid in consecutive chunks of ``order`` ("F": x fastest, as CHGCAR; "C": z fastest).
+def grid_values(predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:
+    """The density on the grid in consecutive chunks of ``order`` ("F": x fastest, as CHGCAR; "C": z fastest)
+    from a :class:`~deepcharge.infer.density_predictor.DensityPredictor`.
 
     Under torchrun the ranks take turns at the chunks and rank 0 receives them in order (the other ranks
     yield nothing), so the output is written by one process while all of them compute.
     """
     rank, size = distributed.rank_and_size()
-    chunks = predictor.iter_grid(snapshot, shape, order=order, part=(rank, size))
+    chunks = predictor.grid_chunks(snapshot, shape, order=order, part=(rank, size))
     if size == 1:
         for _, values in chunks:
             yield values

@@ -129,13 +129,12 @@ def density_matrices_from_wavefunctions(calc, nt_sG, steps: int = DENSITY_MATRIX
 def predict_density(model, atoms, shape, device: str = "cpu") -> np.ndarray:
     """A frozen model's density (e/Å³) for ASE ``atoms`` on the periodic grid ``shape`` over their cell.
 
-    ``model``: a frozen model file or a :class:`deepcharge.infer.predictor.Predictor`.
+    ``model``: a frozen model file or a :class:`deepcharge.DensityPredictor`.
     """
-    from deepcharge.infer.predictor import Predictor
-    from deepcharge.io.structures import atoms_to_snapshot
+    from deepcharge.infer.density_predictor import DensityPredictor
 
-    predictor = model if isinstance(model, Predictor) else Predictor.from_file(model, device)
-    return predictor.predict_grid(atoms_to_snapshot(atoms, "atoms"), shape)
+    predictor = model if isinstance(model, DensityPredictor) else DensityPredictor(model, device)
+    return predictor.eval_grid(atoms, shape)
 
 
 def start_from_model(calc, atoms, model, device: str = "cpu") -> dict:
