@@ -421,6 +421,12 @@ def doc_train_input(out_type: str = "rst") -> str:
     raise DeepChargeError(f"--out-type {out_type}: expected rst, json or json_schema")
 
 
+def model_range(model: dict) -> float:
+    """How far (Å) a probe of the ``model`` section sees atoms: the descriptor's rcut, or a message-passing
+    model's cutoff (per interaction)."""
+    return float(model["descriptor"]["rcut"] if "descriptor" in model else model["cutoff"])
+
+
 def load_input_file(path) -> dict:
     """Read a JSON or YAML input file, with errors that name the file and line."""
     path = Path(path)

@@ -48,8 +48,9 @@ def test_compare_matches_test(workdir, trained):
         assert f"| {backend} |" in table
         expected = run_test(entry["model"], systems, numb_points=2000, device="cpu", seed=3)
         for got, want in zip([entry["overall"], *entry["files"]], [expected["overall"], *expected["files"]]):
-            for key in METRICS:
+            for key in METRICS if got is not entry["overall"] else METRICS[:4] + METRICS[6:]:
                 assert got[key] == pytest.approx(want[key], rel=1e-6), key
+        assert "electrons_ref" not in entry["overall"]  # the files' counts do not add up to one
     assert summary["models"][0]["hyperparameters"]["fitting_neuron"] == [16, 16]
     assert summary["models"][1]["hyperparameters"]["neuron"] == [4, 8]  # atom_centred
     assert summary["models"][2]["hyperparameters"]["num_interactions"] == 2

@@ -36,3 +36,19 @@ def expected_electrons(symbols: Sequence[str], electrons_per_atom: Dict[str, flo
         raise DeepChargeError(f"{source}: no electron count for species {', '.join(missing)}; give the total "
                               f"with --electrons N")
     return float(sum(electrons_per_atom[symbol] for symbol in symbols))
+
+
+# a raw integral this far from the expected count (as a factor) is a broken prediction, not one to rescale
+RESCALE_LIMIT = 1.5
+
+
+def rescale_factor(raw: float, electrons: float, source: str) -> float:
+    """The factor that makes a prediction integrating to ``raw`` integrate to ``electrons``; an error when the raw
+    integral is not positive or further than :data:`RESCALE_LIMIT` × from the count: rescaling would hide that
+    the model is extrapolating."""
+    if raw <= 0 or not 1 / RESCALE_LIMIT <= electrons / raw <= RESCALE_LIMIT:
+        raise DeepChargeError(f"{source or 'structure'}: the predicted density integrates to {raw:.4f} electrons "
+                              f"where {electrons:.4f} are expected; rescaling it would hide that the model is "
+                              f"extrapolating (see the warning on its environments); predict without "
+                              f"--conserve-electrons/--electrons to see the raw density")
+    return electrons / raw

@@ -1,7 +1,7 @@
 """Figures from deepcharge's own files: learning curves (lcurve.out), parity plots (test -d detail), comparisons."""
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -154,10 +154,12 @@ def plot_error_histograms(reference: np.ndarray, predictions: Dict[str, np.ndarr
 
 
 def plot_slice(reference: np.ndarray, predictions: Dict[str, np.ndarray], output, title: str = "",
-               axis_names: Sequence[str] = ("x", "y"), extent: Sequence[float] = (0, 1, 0, 1)):
+               axis_names: Sequence[str] = ("x", "y"), coordinates: Optional[Tuple[np.ndarray, np.ndarray]] = None):
     """A grid plane: the reference and each model's prediction (one colour scale), each model's error below.
 
-    Arrays are indexed (horizontal, vertical); the error maps share one symmetric scale.
+    Arrays are indexed (first in-plane grid axis, second); ``coordinates`` (X, Y) in Å of every point in the
+    plane draw it as it is (a 60° cell as a rhombus), else it is drawn on the grid indices. The error maps share
+    one symmetric scale.
     """
     plt = _pyplot()
     columns = len(predictions) + 1
@@ -167,12 +169,16 @@ def plot_slice(reference: np.ndarray, predictions: Dict[str, np.ndarray], output
     high = max(reference.max(), *(p.max() for p in predictions.values()))
     limit = max(np.abs(e).max() for e in errors.values()) or 1.0
 
+    if coordinates is None:
+        coordinates = np.meshgrid(np.arange(reference.shape[0]), np.arange(reference.shape[1]), indexing="ij")
+
     def show(ax, values, name, **scale):
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel(f"{axis_names[0]} (Å)", fontsize=8)
-        ax.set_ylabel(f"{axis_names[1]} (Å)", fontsize=8)
+        ax.set_xlabel(axis_names[0], fontsize=8)
+        ax.set_ylabel(axis_names[1], fontsize=8)
         ax.tick_params(labelsize=7)
-        return ax.imshow(values.T, origin="lower", extent=extent, **scale)
+        ax.set_aspect("equal")
+        return ax.pcolormesh(*coordinates, values, shading="nearest", rasterized=True, **scale)
 
     density = show(axes[0, 0], reference, "reference", cmap="viridis", vmin=low, vmax=high)
     for column, label in enumerate(predictions, start=1):

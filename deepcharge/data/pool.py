@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from deepcharge.analysis.electrons import composition_and_electrons
+from deepcharge.analysis.environments import EnvironmentRanges
 from deepcharge.data.holdout import Holdout
 from deepcharge.data.inputs import InputSpec
 from deepcharge.data.probe_set import ProbeSet
@@ -26,7 +27,7 @@ class TrainingPool:
 
     def __init__(self, references: Sequence[str], load: Callable[[str], Snapshot], probes_per_system: int,
                  alpha: float, pool_size: int, pool_refresh: int, seed: int, weighted: bool = False,
-                 holdout: Optional[Holdout] = None):
+                 holdout: Optional[Holdout] = None, environment_radius: float = 6.0):
         self.references = list(references)
         self.load = load
         self.probes_per_system = probes_per_system
@@ -45,6 +46,7 @@ class TrainingPool:
         self.drawn: Dict[Member, tuple] = {}
         self.members: List[Member] = []
         self.electrons: Dict[int, tuple] = {}  # snapshot number → (atoms per species, integrated electrons)
+        self.environments = EnvironmentRanges(environment_radius)  # what the model sees, for extrapolation checks
         self.probes = None
 
     def set_model_inputs(self, type_map: Sequence[str], spec: InputSpec, device, dtype):
@@ -79,6 +81,8 @@ class TrainingPool:
             return self.drawn[member]
         number, cycle = member
         snapshot = self.load(self.references[number])
+        if number not in self.electrons:
+            self.environments.add(snapshot)
         self.electrons[number] = composition_and_electrons(snapshot)
         seed = int(np.random.SeedSequence([self.seed, number, cycle]).generate_state(1)[0])
         points = None if self.holdout is None else self.holdout.training_points(snapshot)

@@ -21,7 +21,7 @@ from deepcharge.data.inputs import atom_types
 from deepcharge.data.systems import expand_systems, load_system
 from deepcharge.errors import DeepChargeError, FileFormatError
 from deepcharge.infer.density_predictor import DensityPredictor
-from deepcharge.infer.evaluate import file_metrics, overall_metrics, sample_index
+from deepcharge.infer.evaluate import check_reference, file_metrics, overall_metrics, sample_index
 from deepcharge.snapshot import Snapshot
 from deepcharge.train.freeze import freeze_model
 from deepcharge.train.run import train_config
@@ -52,16 +52,19 @@ def run_compare(models: List[str], systems: List[str], output: str = "compare", 
             raise FileFormatError(path, "no such file; -c takes the directory each model was trained in")
     systems = expand_systems(systems, ".", "-s")
     predictors = [DensityPredictor(model, device) for model in models]
+    block = density_block_of(models, predictors)
     labels = model_labels(models)
     slice_path = slice_file or systems[0]
-    slice_snapshot = check_species(load_system(slice_path), models, predictors)
+    slice_snapshot = check_species(load_system(slice_path, block), models, predictors)
     # the slice first: TorchScript optimises a model during its first calls, which the timing should not see
-    slice_reference, slice_predictions, where, extent = slice_maps(slice_snapshot, predictors, labels, plane, position)
+    slice_reference, slice_predictions, where, coordinates, axis_names = slice_maps(slice_snapshot, predictors,
+                                                                                    labels, plane, position)
 
     runs = [{"files": [], "errors": [], "predictions": [], "seconds": 0.0} for _ in models]
     references = []
     for path in systems:
-        snapshot = check_species(load_system(path), models, predictors)
+        snapshot = check_species(load_system(path, block), models, predictors)
+        check_reference(predictors[0], snapshot, path)
         index = sample_index(snapshot, numb_points, seed)
         references.append(snapshot.density.reshape(-1)[index])
         for predictor, run in zip(predictors, runs):
@@ -88,7 +91,7 @@ def run_compare(models: List[str], systems: List[str], output: str = "compare", 
     plot_model_parity(reference, predictions, folder / "parity.png")
     plot_error_histograms(reference, predictions, folder / "error_hist.png")
     plot_slice(slice_reference, slice_predictions, folder / "slice.png", title=f"{Path(slice_path).name}, {where}",
-               axis_names=tuple(plane), extent=extent)
+               axis_names=axis_names, coordinates=coordinates)
     if lcurves:
         plot_lcurves(lcurves, folder / "lcurve.png", labels)
     plot_accuracy_speed({folder.name: summary["models"]}, folder / "accuracy_speed.png")
@@ -148,6 +151,16 @@ def train_in(folder: Path, path: str, config: dict):
         freeze_model(str(best) if best.is_file() else ".", "frozen_model.pth")
 
 
+def density_block_of(models: List[str], predictors: List[DensityPredictor]) -> str:
+    """The density block every model learnt (the files' block they are compared with); an error when they
+    differ."""
+    blocks = {predictor.density_block for predictor in predictors}
+    if len(blocks) > 1:
+        learnt = ", ".join(f"{model}: {predictor.density_block}" for model, predictor in zip(models, predictors))
+        raise DeepChargeError(f"the models learnt different density blocks ({learnt}); compare models of one block")
+    return blocks.pop()
+
+
 def check_species(snapshot: Snapshot, models: List[str], predictors: List[DensityPredictor]) -> Snapshot:
     """``snapshot``, once every model knows its species; else an error naming the model and the file."""
     for model, predictor in zip(models, predictors):
@@ -193,7 +206,7 @@ def model_summary(model: str, predictor: DensityPredictor, run: dict, points: in
             "parameters": metadata["parameters"], "training_steps": training["steps"], "steps_run": steps_run,
             "training_wall_time_s": wall_time, "probe_passes": steps_run * batch_size,
             "probes_per_second": points / run["seconds"],
-            "overall": overall_metrics(run["files"], run["errors"]), "files": run["files"]}
+            "overall": overall_metrics(run["errors"]), "files": run["files"]}
 
 
 def compare_studies(results: List[str], output: str = "compare") -> dict:
@@ -222,26 +235,35 @@ def compare_studies(results: List[str], output: str = "compare") -> dict:
     return studies
 
 
-def slice_maps(snapshot: Snapshot, predictors: List[DensityPredictor], labels: List[str], plane: str, position: float):
-    """(reference, {label: prediction}, description, extent in Å) on the grid plane nearest to the fractional
-    ``position`` along the axis normal to ``plane``."""
+def slice_maps(snapshot: Snapshot, predictors: List[DensityPredictor], labels: List[str], plane: str,
+               position: float):
+    """(reference, {label: prediction}, description, (X, Y) in Å, axis names) on the grid plane nearest to the
+    fractional ``position`` along the axis normal to ``plane``: X along the plane's first cell vector, Y normal to
+    it in the plane, so a non-orthogonal cell is drawn as it is."""
     normal, shape = PLANE_NORMAL[plane], snapshot.grid_shape
     layer = int(round(position * shape[normal])) % shape[normal]
     index = np.take(np.arange(snapshot.density.size).reshape(shape), layer, axis=normal)
     points = snapshot.grid_points(index.reshape(-1))
     predictions = {label: predictor.eval(snapshot, points).reshape(index.shape)
                    for label, predictor in zip(labels, predictors)}
-    lengths = np.linalg.norm(snapshot.cell, axis=1)[[axis for axis in range(3) if axis != normal]]
-    description = f"{plane} plane at {'xyz'[normal]} = {layer}/{shape[normal]}"
-    return (np.take(snapshot.density, layer, axis=normal), predictions, description,
-            (0.0, float(lengths[0]), 0.0, float(lengths[1])))
+    first, second = (snapshot.cell[axis] for axis in range(3) if axis != normal)
+    along = first / np.linalg.norm(first)
+    across = second - (second @ along) * along
+    across /= np.linalg.norm(across)
+    offsets = (points - points[0]).reshape(*index.shape, 3)
+    coordinates = (offsets @ along, offsets @ across)
+    names = "abc"[[axis for axis in range(3) if axis != normal][0]]
+    axis_names = (f"along {names} (Å)", f"normal to {names}, in the plane (Å)")
+    description = f"{plane} grid plane at {'xyz'[normal]} = {layer}/{shape[normal]}"
+    return (np.take(snapshot.density, layer, axis=normal), predictions, description, coordinates, axis_names)
 
 
 def summary_markdown(summary: dict, labels: List[str]) -> str:
     """summary.md: one row per model over all files, then one row per model and file."""
     def metric_cells(m):
+        electrons = f"{m['electrons_ref']:.4f} | {m['electrons_pred']:.4f}" if "electrons_ref" in m else "– | –"
         return (f"{m['eps_mae_percent']:.4f} | {m['mae']:.3e} | {m['rmse']:.3e} | {m['max_abs_error']:.3e} | "
-                f"{m['electrons_ref']:.4f} | {m['electrons_pred']:.4f}")
+                f"{electrons}")
 
     lines = ["# deepcharge compare", "", f"Files: {', '.join(summary['files'])}; grid points per file: "
              f"{', '.join(map(str, summary['points_per_file']))}.", "",

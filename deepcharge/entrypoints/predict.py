@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deepcharge import distributed
+from deepcharge.analysis.electrons import rescale_factor
 from deepcharge.data.systems import load_frames
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.density_predictor import DensityPredictor
@@ -38,6 +39,10 @@ def run_predict(model: str, structure: str, output: str, grid=None, spacing=None
     check_writable(output)
     augmentation = augmentation_source(augmentation_from, output)
     predictor = DensityPredictor(model, distributed.setup(device))
+    if predictor.density_block != "total" and (electrons is not None or conserve):
+        raise DeepChargeError(f"{model} predicts the {predictor.density_block} density (spin up minus down), "
+                              f"whose integral is a magnetic moment, not an electron count: drop "
+                              f"--electrons/--conserve-electrons")
     frames = load_frames(structure, fmt, predictor.type_map)
     if augmentation is not None:
         for frame in frames:
@@ -64,6 +69,7 @@ def predict_frame(predictor: DensityPredictor, snapshot: Snapshot, output: str, 
     grid. Under torchrun every rank computes its share and rank 0 writes; the other ranks return {}."""
     shape = grid_shape_for(snapshot, grid, spacing)
     structure = bare_structure(snapshot, output)
+    comment = title(predictor, structure)
     start = time.perf_counter()
     values = grid_values(predictor, snapshot, shape, order=output_format(output).order)
     if not distributed.is_main():
@@ -73,10 +79,20 @@ def predict_frame(predictor: DensityPredictor, snapshot: Snapshot, output: str, 
     integral = RunningIntegral(shape, structure.volume)
     values = integral.over(with_progress(values, integral.points))
     if electrons is None:
-        write_grid(output, structure, shape, values, augmentation)
+        write_grid(output, structure, shape, values, augmentation, comment)
     else:
         write_rescaled(output, structure, shape, values, integral, electrons, augmentation)
-    return frame_summary(output, shape, time.perf_counter() - start, integral.electrons, electrons)
+    return {**frame_summary(output, shape, time.perf_counter() - start, integral.electrons, electrons,
+                            predictor.density_block),
+            "extrapolation": predictor.extrapolation(snapshot)}
+
+
+def title(predictor: DensityPredictor, structure: Snapshot) -> Optional[str]:
+    """The output's title line when the writer's own would mislead: a magnetisation is not a charge density."""
+    if predictor.density_block == "total":
+        return None
+    return (f"{structure.to_ase().get_chemical_formula()} {predictor.density_block} density (spin up minus down, "
+            f"not a charge density) by deepcharge")
 
 
 class RunningIntegral:
@@ -113,18 +129,21 @@ def write_rescaled(output: str, structure: Snapshot, shape, blocks: Iterable[np.
         for values in blocks:
             spool.write(values.tobytes())
         spool.seek(0)
-        scale = electrons / integral.electrons
+        scale = rescale_factor(integral.electrons, electrons, output)
         write_grid(output, structure, shape, (values * scale for values in spooled(spool)), augmentation)
 
 
-def frame_summary(output: str, shape, seconds: float, raw: float, electrons: Optional[float]) -> dict:
-    """What :func:`predict_frame` returns and logs: the grid, the time, the electrons (raw and rescaled)."""
+def frame_summary(output: str, shape, seconds: float, raw: float, electrons: Optional[float],
+                  block: str = "total") -> dict:
+    """What :func:`predict_frame` returns and logs: the grid, the time, the electrons (raw and rescaled), or for
+    a magnetisation model the moment."""
     npoints = int(np.prod(shape))
     summary = {"output": str(output), "grid": list(shape), "points": npoints, "seconds": seconds,
                "points_per_second": npoints / max(seconds, 1e-9), "electrons_raw": raw,
                "electrons": raw if electrons is None else electrons}
-    log.info("%s: %d points (%dx%dx%d) in %.2f s (%.3g points/s); integrated electrons %.4f%s", output, npoints,
-             *shape, seconds, summary["points_per_second"], summary["electrons"],
+    integrated = "integrated electrons" if block == "total" else f"{block} density; integrated moment (μB)"
+    log.info("%s: %d points (%dx%dx%d) in %.2f s (%.3g points/s); %s %.4f%s", output, npoints, *shape, seconds,
+             summary["points_per_second"], integrated, summary["electrons"],
              "" if electrons is None else f" (rescaled from {raw:.4f})")
     return summary
 

@@ -7,6 +7,7 @@ from typing import List, Optional
 import numpy as np
 
 from deepcharge.data.systems import expand_systems, system_label
+from deepcharge.errors import DeepChargeError
 from deepcharge.infer.density_predictor import DensityPredictor
 from deepcharge.infer.evaluate import evaluate_file, overall_metrics
 from deepcharge.utils import atomic_path, write_json
@@ -28,15 +29,21 @@ def run_test(model: str, systems: List[str], numb_points: int = 0, detail: Optio
     """Evaluate ``model`` on every system ``systems`` names (files, globs, directories, stores); print a table,
     optionally write detail and JSON."""
     predictor = DensityPredictor(model, device)
+    block = predictor.density_block
+    if block != "total":
+        if conserve:
+            raise DeepChargeError(f"{model} predicts the {block} density, whose integral is a moment, not an "
+                                  f"electron count: drop --conserve-electrons")
+        log.info("%s learnt the %s density: it is compared with each file's %s block", model, block, block)
     files, errors = [], []
     for path in expand_systems(systems, ".", "-s"):
         metrics, file_errors, positions, reference, prediction = evaluate_file(predictor, path, numb_points, seed,
-                                                                               conserve=conserve)
+                                                                               block, conserve)
         files.append(metrics)
         errors.append(file_errors)
         if detail:
             write_detail(detail, path, positions, reference, prediction)
-    result = {"model": str(model), "overall": overall_metrics(files, errors), "files": files}
+    result = {"model": str(model), "density_block": block, "overall": overall_metrics(errors), "files": files}
     _print_table(result)
     if json_out:
         write_json(json_out, result)
@@ -48,6 +55,8 @@ def _print_table(result: dict):
     print(header)
     rows = [(Path(m["file"]).name, m) for m in result["files"]] + [("overall", result["overall"])]
     for name, m in rows:
+        electrons = (f"{m['electrons_ref']:10.4f} {m['electrons_pred']:10.4f}" if "electrons_ref" in m
+                     else f"{'-':>10s} {'-':>10s}")
         print(f"{name[:40]:40s} {m['points']:9d} {m['eps_mae_percent']:9.4f} {m['mae']:10.3e} {m['rmse']:10.3e} "
-              f"{m['electrons_ref']:10.4f} {m['electrons_pred']:10.4f}")
+              f"{electrons}")
     print("(MAE, RMSE in e/Å³; N = integrated electrons)")

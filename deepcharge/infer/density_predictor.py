@@ -8,15 +8,21 @@ as DeePMD-kit's ``DeepPot`` is for potentials. Every command that predicts (``pr
     grid = model.eval_grid(atoms, spacing=0.15)   # the whole cell, as `deepcharge predict --spacing 0.15` writes it
 """
 
+import logging
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from deepcharge.analysis.electrons import rescale_factor
+from deepcharge.analysis.environments import EnvironmentRanges
+from deepcharge.config import model_range
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.grid import grid_shape_for
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io.structures import atoms_to_snapshot
 from deepcharge.snapshot import Snapshot
+
+log = logging.getLogger("deepcharge")
 
 
 def as_snapshot(structure, cell=None, symbols: Optional[Sequence[str]] = None, types=None,
@@ -71,6 +77,9 @@ class DensityPredictor:
     def __init__(self, model, device: str = "auto"):
         self.path = str(model)
         self.engine = Predictor.from_file(model, device)
+        record = self.metadata.get("environments")
+        self.environments = EnvironmentRanges.from_dict(record) if record else None
+        self._checked = (None, None)  # the last structure checked for extrapolation, and the result
 
     @property
     def metadata(self) -> dict:
@@ -89,8 +98,7 @@ class DensityPredictor:
     @property
     def rcut(self) -> float:
         """The range (Å) of the atoms a probe sees (a message-passing model's cutoff per interaction)."""
-        model = self.metadata["model"]
-        return float(model["descriptor"]["rcut"] if "descriptor" in model else model["cutoff"])
+        return model_range(self.metadata["model"])
 
     @property
     def density_block(self) -> str:
@@ -109,6 +117,24 @@ class DensityPredictor:
         self.engine.structure(snapshot)  # unknown species: the command line's error
         return snapshot
 
+    def extrapolation(self, structure, **structure_options) -> Optional[dict]:
+        """How far the structure's atom environments lie from the training data's (see
+        :mod:`deepcharge.analysis.environments`): ``atoms_outside``, ``share_outside``, ``worst``; a warning is
+        logged when any atom is outside. None for a model frozen without the record."""
+        if self.environments is None:
+            return None
+        snapshot = as_snapshot(structure, type_map=self.type_map, **structure_options)
+        key = (snapshot.positions.tobytes(), np.asarray(snapshot.cell).tobytes(), tuple(snapshot.symbols))
+        if self._checked[0] != key:
+            found = self.environments.outside(snapshot)
+            if found["atoms_outside"]:
+                log.warning("%s: %d of %d atoms (%.0f %%) lie outside the environments %s was trained on (worst: "
+                            "%s); the prediction there is an extrapolation", snapshot.source or "structure",
+                            found["atoms_outside"], snapshot.natoms, 100 * found["share_outside"], self.path,
+                            found["worst"])
+            self._checked = (key, found)
+        return self._checked[1]
+
     def eval(self, structure, points, **structure_options) -> np.ndarray:
         """Densities (e/Å³) at Cartesian ``points`` (…, 3) in Å; the result has the points' leading shape."""
         points = np.asarray(points, dtype=float)
@@ -116,6 +142,7 @@ class DensityPredictor:
             raise DeepChargeError(f"points: expected finite Cartesian positions of shape (..., 3) in Å, got shape "
                                   f"{points.shape}")
         snapshot = self.snapshot(structure, **structure_options)
+        self.extrapolation(snapshot)
         return self.engine.predict_points(snapshot, points.reshape(-1, 3)).reshape(points.shape[:-1])
 
     def eval_grid(self, structure, shape: Optional[Sequence[int]] = None, spacing: Optional[float] = None,
@@ -126,10 +153,11 @@ class DensityPredictor:
         electrons the training data's per-atom counts give) rescales it to integrate to that count."""
         snapshot = self.snapshot(structure, **structure_options)
         shape = grid_shape_for(snapshot, shape, spacing)
+        self.extrapolation(snapshot)
         density = self.engine.predict_grid(snapshot, shape)
         target = self.target_electrons(snapshot, electrons, conserve)
         if target is not None:
-            density *= target / (density.mean() * snapshot.volume)
+            density *= rescale_factor(density.mean() * snapshot.volume, target, snapshot.source)
         return density
 
     def target_electrons(self, snapshot: Snapshot, electrons: Optional[float], conserve: bool) -> Optional[float]:
@@ -147,6 +175,7 @@ class DensityPredictor:
                     ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """(flat C-order indices, densities) of consecutive chunks of the grid, for writers that stream: ``order``
         "F" walks it x fastest (CHGCAR's order); ``part`` (k, n) is one of n processes' share."""
+        self.extrapolation(snapshot)
         return self.engine.iter_grid(snapshot, shape, order=order, part=part)
 
     def chunk_count(self, shape) -> int:
@@ -156,6 +185,7 @@ class DensityPredictor:
     def eval_index(self, snapshot: Snapshot, index: np.ndarray) -> np.ndarray:
         """The prediction at flat grid ``index`` of ``snapshot``'s own grid (the whole grid in one pass when
         ``index`` covers it): what ``test`` and ``compare`` score."""
+        self.extrapolation(snapshot)
         if len(index) == snapshot.density.size:
             return self.engine.predict_grid(snapshot, snapshot.grid_shape).reshape(-1)
         return self.engine.predict_points(snapshot, snapshot.grid_points(index))

@@ -62,18 +62,19 @@ def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
 
 
 def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-               augmentation: Optional[Augmentation] = None):
+               augmentation: Optional[Augmentation] = None, comment: Optional[str] = None):
     """Write values on the grid ``shape`` that arrive in consecutive ``blocks``, in the order of the format the
     name chooses (streamed where its writer takes blocks, as the CHGCAR's does; else assembled first),
-    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid."""
+    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid; ``comment`` replaces the writer's
+    own title line."""
     fmt = output_format(output)
     if augmentation is not None:
-        write_chgcar_blocks(output, structure, shape, blocks, augmentation=augmentation)
+        write_chgcar_blocks(output, structure, shape, blocks, comment=comment, augmentation=augmentation)
     elif fmt.write_blocks is not None:
-        fmt.write_blocks(output, structure, shape, blocks)
+        fmt.write_blocks(output, structure, shape, blocks, comment=comment)
     else:
         structure.density = np.concatenate(list(blocks)).reshape(shape, order=fmt.order)
-        fmt.write(output, structure)
+        fmt.write(output, structure, comment=comment)
 
 
 def grid_values(predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:

@@ -38,13 +38,28 @@ def freeze_model(checkpoint: str = ".", output: str = "frozen_model.pth") -> dic
                      "checkpoint": str(resolve_checkpoint(checkpoint)), "input": config},
         "parameters": sum(p.numel() for p in model.parameters()),
         "electrons_per_atom": fit_electrons_per_atom(list(state.get("electrons", {}).values())),
+        "environments": state.get("environments"),
     }
     with atomic_path(output) as tmp, quiet_torchscript():
         torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(metadata)})
     log.info("frozen %s model (%d parameters, step %d) to %s", metadata["backend"], metadata["parameters"],
              metadata["training"]["steps"], output)
     _point_to_best(state, resolve_checkpoint(checkpoint))
+    _say_what_electrons_mean(state)
     return metadata
+
+
+def _say_what_electrons_mean(state: dict):
+    """With one composition in the training data only its total electron count is known: say so, since
+    --conserve-electrons on another composition relies on the split among species."""
+    compositions = {tuple(sorted(counts.items())) for counts, _ in state.get("electrons", {}).values()}
+    species = {symbol for composition in compositions for symbol, _ in composition}
+    if len(compositions) == 1 and len(species) > 1:
+        log.info("the training data has one composition: its electrons per atom (%s) reproduce its total but split it "
+                 "among species in proportion to their counts, not by valence; --conserve-electrons on another "
+                 "composition is then an estimate (give --electrons N when you know the count)",
+                 ", ".join(f"{symbol} {value:.3f}" for symbol, value in
+                           fit_electrons_per_atom(list(state["electrons"].values())).items()))
 
 
 def _point_to_best(state: dict, frozen_from: Path):

@@ -10,8 +10,10 @@ from typing import List, Optional
 import torch
 
 from deepcharge import distributed
+from deepcharge.analysis.environments import EnvironmentRanges
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.chunks import EVALUATION_CHUNK, STATISTICS_CHUNK
+from deepcharge.config import model_range
 from deepcharge.data.holdout import Holdout
 from deepcharge.data.inputs import InputSpec, Structure, auto_sel, max_neighbour_counts
 from deepcharge.data.pool import TrainingPool
@@ -102,7 +104,8 @@ class Trainer:
         files = resolve_systems(data["systems"], self.base_dir, "training.training_data.systems")
         return TrainingPool(files, lambda path: load_system(path, data["density_block"]), data["probes_per_system"],
                             data["importance_alpha"], data["pool_size"], data["pool_refresh"], training["seed"],
-                            data["importance_weighting"], Holdout.from_config(data["holdout"]))
+                            data["importance_weighting"], Holdout.from_config(data["holdout"]),
+                            model_range(self.config["model"]))
 
     def _validation_set(self, spec: InputSpec) -> Optional[ProbeSet]:
         """A fixed probe set, seeded by training.seed: the held-out slab of every training file
@@ -168,6 +171,8 @@ class Trainer:
         self.loss_scale = float(checkpoint["loss_scale"])
         self.best = dict(checkpoint["best"])
         self.pool.electrons.update(checkpoint["electrons"])
+        if "environments" in checkpoint:
+            self.pool.environments.merge(EnvironmentRanges.from_dict(checkpoint["environments"]))
 
     def _report_decay_steps(self):
         """Say when ``decay_steps`` ≥ ``numb_steps`` is replaced (it would keep the rate at start_lr throughout)."""
@@ -262,6 +267,7 @@ class Trainer:
             "best": dict(self.best),
             "electrons": dict(self.pool.electrons),
             "budget_steps": self.budget.scaled if self.budget else None,
+            "environments": self.pool.environments.to_dict(),
         }
 
     def run(self):
