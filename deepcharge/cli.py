@@ -7,6 +7,7 @@ import sys
 from typing import List, Optional
 
 from deepcharge import __version__
+from deepcharge.choices import DENSITY_BLOCKS
 from deepcharge.errors import DeepChargeError
 from deepcharge.reading import XSF_UNITS, read_options
 
@@ -201,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("FILES", nargs="+", help="density files, globs or directories (every density file inside)")
     convert.add_argument("-o", "--output", required=True, metavar="STORE", help="the store, e.g. data.h5")
     convert.add_argument("--append", action="store_true", help="add to the store (files already in it are skipped)")
-    convert.add_argument("--density-block", choices=["total", "magnetization"], default="total",
-                         help="which block of spin-polarised files to store")
+    convert.add_argument("--density-block", choices=DENSITY_BLOCKS, default="total",
+                         help="which block of spin-polarised (magnetization) or non-collinear (magnetization_x, _y, "
+                              "_z) files to store")
 
     stat = command("neighbor-stat", "largest neighbour counts per type, to set sel", [reads])
     stat.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",

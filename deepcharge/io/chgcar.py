@@ -2,7 +2,9 @@
 
 Layout: a POSCAR header, a blank line, ``nx ny nz``, then nx·ny·nz values of ρ·V (x fastest), optionally
 followed by ``augmentation occupancies`` blocks. Spin-polarised files repeat ``nx ny nz`` + grid for the
-magnetisation (after a line of per-atom values); non-collinear files hold three magnetisation grids.
+magnetisation (after a line of per-atom values); non-collinear files (LNONCOLLINEAR) hold three magnetisation
+grids, m_x, m_y and m_z, and follow each grid's occupancy blocks by the same blocks headed
+``augmentation occupancies (imaginary part)``.
 """
 
 import io
@@ -15,7 +17,9 @@ from deepcharge.errors import DeepChargeError, FileFormatError
 from deepcharge.io.files import PathLike, line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
 from deepcharge.snapshot import Snapshot
 
-BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}
+# the density blocks of a file, by the number of grids it holds: one, spin-polarised (ISPIN = 2), non-collinear
+BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"),
+               4: ("total", "magnetization_x", "magnetization_y", "magnetization_z")}
 
 
 class PoscarHeader(NamedTuple):
@@ -183,13 +187,16 @@ def _grid_dims(tokens, pos, path):
 
 
 def _skip_augmentation(tokens, pos, path):
-    """Index after any 'augmentation occupancies i n' blocks starting at ``pos``."""
+    """Index after the occupancy blocks starting at ``pos``: 'augmentation occupancies i n' and (non-collinear
+    files) 'augmentation occupancies (imaginary part) i n', each followed by n values."""
     while pos < len(tokens) and tokens[pos].lower() == "augmentation":
-        count = _ints(tokens[pos + 3 : pos + 4])
+        imaginary = [token.lower() for token in tokens[pos + 2 : pos + 4]] == ["(imaginary", "part)"]
+        words = 4 if imaginary else 2  # the words before 'i n'
+        count = _ints(tokens[pos + words + 1 : pos + words + 2])
         if not count or count[0] < 0:
-            header = " ".join(tokens[pos : pos + 4])
+            header = " ".join(tokens[pos : pos + words + 2])
             raise FileFormatError(path, f"garbled augmentation block header: '{header}'")
-        pos += 4 + count[0]
+        pos += words + 2 + count[0]
         if pos > len(tokens):
             raise FileFormatError(path, "augmentation occupancies truncated at end of file")
     return pos
@@ -237,9 +244,9 @@ def _scan_blocks(tokens, path):
 def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence[str]] = None) -> Snapshot:
     """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
 
-    ``block`` picks "total" (default), "magnetization" (collinear spin) or "mx"/"my"/"mz"
-    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file (one
-    without a species line; a species line wins).
+    ``block`` picks "total" (default), "magnetization" (collinear spin) or "magnetization_x", "_y", "_z"
+    (non-collinear); the snapshot's ``spin_blocks`` names those the file holds. ``symbols`` (per species or per
+    atom) supplies the elements of a VASP 4 file (one without a species line; a species line wins).
     """
     stream = io.StringIO(read_text(path))
     header = read_header(stream, path)
@@ -272,7 +279,7 @@ class Augmentation(NamedTuple):
 
     ``tail`` is the source's bytes from its first ``augmentation occupancies`` line to the end: the occupancy
     blocks of the total density, and for a spin-polarised (or non-collinear) file the per-atom moment line,
-    the magnetisation grid(s) and their occupancy blocks, as VASP laid them out.
+    the magnetisation grid(s) and their occupancy blocks (real and imaginary parts), as VASP laid them out.
     """
 
     source: str
