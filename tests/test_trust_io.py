@@ -2,17 +2,30 @@
 files, one block shown by `info`, a store's block, written coordinates."""
 
 import gzip
+import json
+import logging
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_input
+from test_cli_errors import run_failing
+from test_io import chgcar_text, grid
 
+from deepcharge.cli import main
+from deepcharge.data.systems import expand_systems, load_system
+from deepcharge.entrypoints.info import run_info
+from deepcharge.errors import DeepChargeError, FileFormatError
+from deepcharge.io import read_density, read_structure
 from deepcharge.io.chgcar import format_values, read_augmentation, read_chgcar, write_chgcar_blocks
 
 REAL = Path(__file__).resolve().parent / "data" / "realfiles"
 GA4 = REAL / "vasp5_Ga4_spin_aug_CHGCAR.gz"
 NON_COLLINEAR_BLOCKS = ("total", "magnetization_x", "magnetization_y", "magnetization_z")
 SHAPE = (4, 4, 4)
+POTENTIAL = grid(7) - 40.0  # eV, as a LOCPOT holds it
 
 
 def text_of(path) -> str:
@@ -88,3 +101,111 @@ def test_non_collinear_augmentation_carried_byte_for_byte(non_collinear, tmp_pat
     for name in NON_COLLINEAR_BLOCKS[1:]:
         np.testing.assert_array_equal(read_chgcar(tmp_path / "rho.CHGCAR", block=name).density,
                                       read_chgcar(non_collinear, block=name).density)
+
+
+# ---------------------------------------------------------------- potentials are not densities
+
+
+@pytest.fixture
+def locpot(tmp_path):
+    """A LOCPOT: the CHGCAR layout, its values a potential in eV (not ρ·V)."""
+    return write_text(tmp_path / "NaCl_LOCPOT.gz", chgcar_text([POTENTIAL]))
+
+
+def write_text(path, text):
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode("ascii")))
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_locpot_is_refused_as_a_density(locpot):
+    refusal = f"{locpot}: a VASP LOCPOT holds a potential (eV), not a density: give a CHGCAR, AECCAR or PARCHG"
+    for load in (read_density, load_system):
+        with pytest.raises(FileFormatError, match=re.escape(refusal)):
+            load(locpot)
+    with pytest.raises(DeepChargeError, match=re.escape(f"-s: {refusal}")):
+        expand_systems([str(locpot)], ".", "-s")
+    structure = read_structure(locpot)  # predict -s LOCPOT: its structure and grid
+    assert structure.quantity == "potential" and structure.grid_shape == POTENTIAL.shape
+    np.testing.assert_allclose(structure.density, POTENTIAL, rtol=1e-11)  # eV as written, not divided by V
+
+
+def test_elfcar_is_no_density_either(tmp_path):
+    elfcar = write_text(tmp_path / "ELFCAR", chgcar_text([grid(0) / 50.0]))
+    with pytest.raises(FileFormatError, match="ELFCAR holds the electron localisation function, not a density"):
+        read_density(elfcar)
+    assert read_structure(elfcar).quantity == "ELF"
+
+
+def test_info_shows_a_potential_never_electrons(workdir, locpot, capsys):
+    assert main(["info", str(locpot), "--json", "info.json"]) == 0
+    printed = capsys.readouterr().out
+    mean, low, high = POTENTIAL.mean(), POTENTIAL.min(), POTENTIAL.max()
+    assert f"  potential  mean {mean:.4f} eV, min {low:.4f} eV, max {high:.4f} eV (not a density)" in printed
+    assert "electrons" not in printed
+    (record,) = json.loads((workdir / "info.json").read_text())
+    assert record["quantity"] == "potential" and record["electrons"] is None
+    assert record["values"] == pytest.approx({"mean": mean, "min": low, "max": high, "unit": "eV"}, rel=1e-10)
+
+
+def test_train_and_convert_refuse_a_locpot_before_any_work(workdir, locpot, capsys):
+    config = json.loads(tiny_input(workdir).read_text())
+    config["training"]["training_data"]["systems"] = [str(locpot)]
+    (workdir / "input.json").write_text(json.dumps(config))
+    run_failing(capsys, ["train", "input.json"], "training.training_data.systems", locpot, "a potential (eV), not "
+                "a density: give a CHGCAR")
+    run_failing(capsys, ["convert", str(locpot), "-o", "store.h5"], locpot, "not a density")
+    assert sorted(os.listdir(workdir)) == ["NaCl_LOCPOT.gz", "input.json"]
+
+
+# ---------------------------------------------------------------- a directory of mixed files
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """Two densities, a potential, a CHGCAR cut short, one with a garbled header and notes that are no density file
+    at all."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = chgcar_text()
+    write_text(folder / "a_CHGCAR", good)
+    write_text(folder / "b.CHGCAR.gz", chgcar_text([grid(5)]))
+    write_text(folder / "LOCPOT", chgcar_text([POTENTIAL]))
+    write_text(folder / "cut_CHGCAR", good[: len(good) // 2])
+    write_text(folder / "garbled_CHGCAR", good.replace("  1  2\n", "  1  x\n", 1))
+    write_text(folder / "notes.txt", "what these runs were\n")
+    return folder
+
+
+def test_directory_of_mixed_files_stops_a_command_that_needs_densities(mixed, workdir, capsys):
+    with pytest.raises(DeepChargeError) as raised:
+        expand_systems([str(mixed)], ".", "-s")
+    message = str(raised.value)
+    assert message.startswith("-s: 2 of the 5 files give no density (remove them, or name the files to use): ")
+    assert f"{mixed / 'LOCPOT'}: a VASP LOCPOT holds a potential" in message
+    assert f"{mixed / 'garbled_CHGCAR'}: garbled header: expected atom counts, found '1 x'" in message
+    # a file cut short is seen only when read (checking every grid first would read every file twice)
+    assert "cut_CHGCAR" not in message and "notes.txt" not in message and "\n" not in message
+    assert expand_systems([str(mixed / "?_CHGCAR"), str(mixed / "b.*")], ".", "-s") == [
+        str(mixed / "a_CHGCAR"), str(mixed / "b.CHGCAR.gz")]
+
+    config = json.loads(tiny_input(workdir).read_text())
+    config["training"]["training_data"]["systems"] = [str(mixed)]
+    (workdir / "input.json").write_text(json.dumps(config))
+    run_failing(capsys, ["train", "input.json"], "2 of the 5 files give no density", "LOCPOT", "garbled_CHGCAR")
+    run_failing(capsys, ["convert", str(mixed), "-o", "store.h5"], "2 of the 5 files", "LOCPOT")
+    assert sorted(os.listdir(workdir)) == ["input.json", "mixed"]
+
+
+def test_info_of_a_mixed_directory_names_each_unreadable_file_once(mixed, capsys, caplog):
+    with caplog.at_level(logging.WARNING, logger="deepcharge"):
+        records = run_info([str(mixed)])
+    assert [Path(r["file"]).name for r in records] == ["LOCPOT", "a_CHGCAR", "b.CHGCAR.gz"]
+    assert [r["quantity"] for r in records] == ["potential", "density", "density"]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"{mixed / 'cut_CHGCAR'}: density grid truncated") and "skipped" in warnings[0]
+    assert warnings[1].startswith(f"{mixed / 'garbled_CHGCAR'}: ") and "skipped" in warnings[1]
+    assert "notes.txt" not in capsys.readouterr().out

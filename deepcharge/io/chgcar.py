@@ -8,6 +8,7 @@ grids, m_x, m_y and m_z, and follow each grid's occupancy blocks by the same blo
 """
 
 import io
+import os
 from typing import Iterable, NamedTuple, Optional, Sequence, TextIO
 
 import numpy as np
@@ -20,6 +21,31 @@ from deepcharge.snapshot import Snapshot
 # the density blocks of a file, by the number of grids it holds: one, spin-polarised (ISPIN = 2), non-collinear
 BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"),
                4: ("total", "magnetization_x", "magnetization_y", "magnetization_z")}
+
+
+class NotADensity(NamedTuple):
+    """A VASP file in the CHGCAR layout whose values are no density (nor ρ·V), known by the name VASP gives it."""
+
+    vasp_name: str
+    quantity: str  # what its values are, as ``info`` labels them
+    description: str
+    unit: str
+
+    @property
+    def refusal(self) -> str:
+        """Why such a file is refused where a density is needed, and what to give instead."""
+        unit = f" ({self.unit})" if self.unit else ""
+        return f"a VASP {self.vasp_name} holds {self.description}{unit}, not a density: give a CHGCAR, AECCAR or PARCHG"
+
+
+NOT_DENSITIES = (NotADensity("LOCPOT", "potential", "a potential", "eV"),
+                 NotADensity("ELFCAR", "ELF", "the electron localisation function", ""))
+
+
+def not_a_density(path: PathLike) -> Optional[NotADensity]:
+    """The entry of :data:`NOT_DENSITIES` whose name the file name holds (any case, ``.gz`` aside), else None."""
+    name = os.path.basename(os.fspath(path)).upper()
+    return next((kind for kind in NOT_DENSITIES if kind.vasp_name in name), None)
 
 
 class PoscarHeader(NamedTuple):
@@ -242,7 +268,8 @@ def _scan_blocks(tokens, path):
 
 
 def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence[str]] = None) -> Snapshot:
-    """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
+    """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³ (the values of a file that
+    holds no density, a LOCPOT or ELFCAR, as they are: see the snapshot's ``quantity``).
 
     ``block`` picks "total" (default), "magnetization" (collinear spin) or "magnetization_x", "_y", "_z"
     (non-collinear); the snapshot's ``spin_blocks`` names those the file holds. ``symbols`` (per species or per
@@ -261,7 +288,8 @@ def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence
     size = dims[0] * dims[1] * dims[2]
     values = parse_values(tokens[start : start + size], path, f"'{block}' density",
                           line_of=lambda index: line_of_token(body, start + index, header.lines + 1))
-    volume = abs(np.linalg.det(header.cell))
+    kind = not_a_density(path)
+    volume = 1.0 if kind else abs(np.linalg.det(header.cell))  # a density is written as ρ·V, nothing else is
     density = np.ascontiguousarray(values.reshape(dims, order="F")) / volume
     return Snapshot(
         symbols=atom_symbols,
@@ -271,6 +299,7 @@ def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence
         density=density,
         source=str(path),
         spin_blocks=names,
+        quantity=kind.quantity if kind else "density",
     )
 
 
