@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = command("info", "what density files hold", [reads])
     info.add_argument("FILES", nargs="+", help="density or structure files, globs, directories, stores or STORE::NAME")
     info.add_argument("--json", metavar="OUT", help="write the summary as JSON")
+    info.add_argument("--block", choices=DENSITY_BLOCKS, metavar="NAME",
+                      help=f"the density block to show and integrate ({', '.join(DENSITY_BLOCKS)}); by default a "
+                           "file's total, a store entry's own")
 
     convert = command("convert", "density files → one dataset store (HDF5)", [reads])
     convert.add_argument("FILES", nargs="+", help="density files, globs or directories (every density file inside)")
@@ -279,7 +282,7 @@ def _compare(args):
 
 def _info(args):
     from deepcharge.entrypoints.info import run_info
-    run_info(args.FILES, args.json)
+    run_info(args.FILES, args.json, args.block)
 
 
 def _convert(args):

@@ -209,3 +209,53 @@ def test_info_of_a_mixed_directory_names_each_unreadable_file_once(mixed, capsys
     assert warnings[0].startswith(f"{mixed / 'cut_CHGCAR'}: density grid truncated") and "skipped" in warnings[0]
     assert warnings[1].startswith(f"{mixed / 'garbled_CHGCAR'}: ") and "skipped" in warnings[1]
     assert "notes.txt" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- one block shown; the block a store holds
+
+
+def test_info_block_shows_and_integrates_one_block(workdir, non_collinear, capsys):
+    assert main(["info", str(GA4), "--block", "magnetization", "--json", "spin.json"]) == 0
+    printed = capsys.readouterr().out
+    magnetisation = read_chgcar(GA4, block="magnetization")
+    assert f"  moment     {magnetisation.electrons():.4f} μB (∫ magnetization dV)" in printed
+    assert "  blocks     total, magnetization   (shown: magnetization)" in printed and "electrons" not in printed
+    (record,) = json.loads((workdir / "spin.json").read_text())
+    assert record["block"] == "magnetization" and record["electrons"] is None
+    assert record["moment"] == pytest.approx(magnetisation.electrons(), rel=1e-12)
+
+    assert main(["info", str(non_collinear)]) == 0
+    printed = capsys.readouterr().out
+    assert "  blocks     total, magnetization_x, magnetization_y, magnetization_z   (shown: total)" in printed
+    assert f"  electrons  {read_chgcar(non_collinear).electrons():.4f}" in printed
+    (record,) = run_info([str(non_collinear)], block="magnetization_y")
+    assert record["moment"] == pytest.approx(non_collinear_grids()[2].mean(), rel=1e-10)
+
+
+def test_info_block_refused_where_there_is_none(workdir, capsys):
+    (workdir / "POSCAR").write_text(text_of(GA4).split("\n\n")[0] + "\n")
+    run_failing(capsys, ["info", "POSCAR", "--block", "magnetization"], "POSCAR", "no 'magnetization' density block")
+    run_failing(capsys, ["info", str(GA4), "--block", "magnetization_x"], GA4.name,
+                "no 'magnetization_x' density block; the file holds: total, magnetization")
+
+
+def test_store_records_its_block_and_info_says_so(workdir, capsys):
+    assert main(["convert", str(GA4), "-o", "spin.h5", "--density-block", "magnetization"]) == 0
+    capsys.readouterr()
+    assert main(["info", "spin.h5", "--json", "store.json"]) == 0
+    assert "  blocks     total, magnetization   (holds: magnetization)" in capsys.readouterr().out
+    (record,) = json.loads((workdir / "store.json").read_text())
+    assert record["file"] == "spin.h5::vasp5_Ga4_spin_aug" and record["block"] == "magnetization"
+    assert record["moment"] == pytest.approx(read_chgcar(GA4, block="magnetization").electrons(), rel=1e-12)
+    assert main(["info", "spin.h5", "--block", "magnetization"]) == 0
+    run_failing(capsys, ["info", "spin.h5", "--block", "total"], "spin.h5::vasp5_Ga4_spin_aug",
+                "holds the 'magnetization' density block, not 'total'")
+
+
+def test_info_json_gives_the_structure(workdir, non_collinear):
+    (record,) = run_info([str(non_collinear)], json_out="info.json")
+    assert json.loads((workdir / "info.json").read_text()) == [record]
+    snap = read_chgcar(non_collinear)
+    assert record["symbols"] == ["Ga"] * 4
+    np.testing.assert_allclose(record["positions"], snap.positions, rtol=1e-15)
+    np.testing.assert_allclose(record["positions"][0], np.array([0.156043, 0.843957, 0.916654]) @ snap.cell)

@@ -84,14 +84,17 @@ def load_system(reference, block="total") -> Snapshot:
     return read_density(path, block) if name is None else read_store_snapshot(path, name, block)
 
 
-def load_structure(reference) -> Snapshot:
-    """A store entry, or any file :func:`deepcharge.io.read_structure` reads (the density kept when it has one)."""
+def load_structure(reference, block: Optional[str] = None) -> Snapshot:
+    """A store entry, or any file :func:`deepcharge.io.read_structure` reads (the density kept when it has one).
+
+    ``block``: a file's density block to keep (default: the total); a store entry's must be the one it holds.
+    """
     path, name = split_reference(reference)
     if name is not None:
-        return read_store_snapshot(path, name)
+        return read_store_snapshot(path, name, block)
     if is_store(path):
         raise FileFormatError(path, f"a dataset store holds many snapshots: name one, as `{path}::NAME`")
-    return read_structure(path)
+    return read_structure(path, block or "total")
 
 
 def load_frames(reference, fmt: Optional[str] = None, type_map: Optional[Sequence[str]] = None) -> List[Snapshot]:

@@ -93,12 +93,13 @@ def write_density(path: PathLike, snapshot: Snapshot) -> None:
     output_format(path).write(path, snapshot)
 
 
-def read_structure(path: PathLike) -> Snapshot:
-    """A structure from a density file (judged by content; density kept) or any file ASE reads (density None)."""
+def read_structure(path: PathLike, block: str = "total") -> Snapshot:
+    """A structure from a density file (judged by content; its ``block`` kept as the density) or any file ASE
+    reads (density None; it has no ``block`` but the total)."""
     _require_file(path)
     fmt = format_by_content(path) if os.path.isfile(path) else None
     if fmt is not None:
-        return fmt.read(path, "total", current_read_options())
+        return fmt.read(path, block, current_read_options())
     import ase.io  # only here: importing it costs a noticeable part of a short command's start-up
 
     try:
@@ -106,4 +107,6 @@ def read_structure(path: PathLike) -> Snapshot:
     except Exception as err:  # ASE raises many kinds of errors for unreadable input
         reason = (str(err).splitlines() or [type(err).__name__])[0]
         raise FileFormatError(path, f"cannot read a structure (ASE: {reason}); {EXPECTED_STRUCTURE}") from None
+    if block != "total":
+        raise FileFormatError(path, f"no '{block}' density block: a structure file holds no density")
     return atoms_to_snapshot(atoms, str(path))

@@ -299,6 +299,7 @@ def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence
         density=density,
         source=str(path),
         spin_blocks=names,
+        block=block,
         quantity=kind.quantity if kind else "density",
     )
 
