@@ -18,8 +18,9 @@ from deepcharge.cli import main
 from deepcharge.data.systems import expand_systems, load_system
 from deepcharge.entrypoints.info import run_info
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.io import read_density, read_structure
+from deepcharge.io import read_density, read_structure, write_density
 from deepcharge.io.chgcar import format_values, read_augmentation, read_chgcar, write_chgcar_blocks
+from deepcharge.snapshot import Snapshot
 
 REAL = Path(__file__).resolve().parent / "data" / "realfiles"
 GA4 = REAL / "vasp5_Ga4_spin_aug_CHGCAR.gz"
@@ -259,3 +260,26 @@ def test_info_json_gives_the_structure(workdir, non_collinear):
     assert record["symbols"] == ["Ga"] * 4
     np.testing.assert_allclose(record["positions"], snap.positions, rtol=1e-15)
     np.testing.assert_allclose(record["positions"][0], np.array([0.156043, 0.843957, 0.916654]) @ snap.cell)
+
+
+# ---------------------------------------------------------------- what is written
+
+
+@pytest.mark.parametrize("name", ["rho.CHGCAR", "rho.xsf", "rho.cube"])
+def test_no_negative_zero_in_written_coordinates(tmp_path, name):
+    cell = np.array([[3.0, -1e-17, 0.0], [-0.0, 3.0, 2e-16], [0.0, -3e-16, 3.0]])
+    positions = np.array([[-1e-16, 1.5, -0.0], [1.5, -4e-17, 1.5]])
+    snap = Snapshot(["H", "H"], positions, cell, density=np.ones((2, 2, 2)), origin=np.array([-0.0, 0.0, 0.0]))
+    write_density(tmp_path / name, snap)
+    header = (tmp_path / name).read_text().split("\n\n")[0].split("BEGIN_DATAGRID_3D_density")[0]
+    numbers = [word for line in header.splitlines()[1:] for word in line.split()]
+    assert not [number for number in numbers if re.fullmatch(r"-0\.0*1?", number)], header
+    np.testing.assert_allclose(read_density(tmp_path / name).positions, positions, atol=1e-6)
+
+
+def test_plot_says_what_it_wrote(workdir, caplog):
+    (workdir / "lcurve.out").write_text("# step wall_s eps_mae_trn\n0 0.0 50.0\n10 1.0 20.0\n")
+    with caplog.at_level(logging.INFO, logger="deepcharge"):
+        assert main(["plot", "lcurve.out", "-o", "curve.png"]) == 0
+    assert [record.getMessage() for record in caplog.records] == ["curve.png written: learning curves of lcurve.out"]
+    assert (workdir / "curve.png").is_file()

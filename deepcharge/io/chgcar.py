@@ -15,7 +15,15 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.io.files import PathLike, line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
+from deepcharge.io.files import (
+    PathLike,
+    line_of_token,
+    open_atomic_binary,
+    parse_values,
+    read_bytes,
+    read_text,
+    written_coordinates,
+)
 from deepcharge.snapshot import Snapshot
 
 # the density blocks of a file, by the number of grids it holds: one, spin-polarised (ISPIN = 2), non-collinear
@@ -443,7 +451,8 @@ def write_chgcar_blocks(path: PathLike, structure: Snapshot, shape, blocks: Iter
     Only one block is held at a time, so a predicted grid can be written as it is computed.
     """
     cell = np.asarray(structure.cell, dtype=float)
-    frac = (np.asarray(structure.positions, dtype=float) - structure.origin) @ np.linalg.inv(cell)
+    frac = written_coordinates((np.asarray(structure.positions, dtype=float) - structure.origin)
+                               @ np.linalg.inv(cell), 16)
     names, counts = _species_runs(structure.symbols)
     if comment is None:
         formula = structure.to_ase().get_chemical_formula()
@@ -451,7 +460,7 @@ def write_chgcar_blocks(path: PathLike, structure: Snapshot, shape, blocks: Iter
                    if augmentation is None else
                    f"{formula} density by deepcharge, PAW occupancies from {augmentation.source}")
     lines = [" ".join(comment.split()), "   1.00000000000000"]
-    lines += ["".join(f" {x:21.16f}" for x in row) for row in cell]
+    lines += ["".join(f" {x:21.16f}" for x in row) for row in written_coordinates(cell, 16)]
     lines += ["".join(f" {n:>4}" for n in names), "".join(f" {n:5d}" for n in counts), "Direct"]
     lines += ["".join(f" {x:19.16f}" for x in row) for row in frac]
     lines += ["", "".join(f" {int(n):4d}" for n in shape), ""]
