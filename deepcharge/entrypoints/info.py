@@ -19,7 +19,7 @@ def describe(path: str, snapshot: Snapshot) -> dict:
     """A JSON-ready summary of one snapshot: the structure (symbols, Cartesian positions in Å), the grid and the
     integral of the density block it holds, ``block`` (electrons for the total, the moment in μB for a
     magnetisation); a file that holds no density (a LOCPOT) gives the mean, min and max of its ``values``.
-    What the snapshot has not is None."""
+    Entries the snapshot lacks are None."""
     cell = np.asarray(snapshot.cell, dtype=float)
     record = {
         "file": str(path),
@@ -45,7 +45,8 @@ def describe(path: str, snapshot: Snapshot) -> dict:
     record["spacing"] = (np.linalg.norm(cell, axis=1) / np.array(shape)).tolist()
     record["block"] = snapshot.block
     if snapshot.quantity == "density":
-        record["electrons" if snapshot.block == "total" else "moment"] = snapshot.electrons()
+        magnetisation = snapshot.block.startswith("magnetization")  # a CHGCAR's, or one of its components
+        record["moment" if magnetisation else "electrons"] = snapshot.electrons()
     else:
         unit = next(kind.unit for kind in NOT_DENSITIES if kind.quantity == snapshot.quantity)
         values = snapshot.density

@@ -23,6 +23,7 @@ __all__ = [
     "FORMATS",
     "density_file_problem",
     "is_density_file",
+    "may_be_density_file",
     "output_format",
     "read_chgcar",
     "read_cube",

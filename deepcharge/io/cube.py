@@ -105,6 +105,7 @@ def read_cube(path: PathLike) -> Snapshot:
         origin=np.array(origin) * unit,
         source=str(path),
         spin_blocks=names,
+        block=names[0],
     )
 
 

@@ -234,7 +234,7 @@ def read_xsf(path: PathLike, unit: str = "e/A3") -> Snapshot:
     values = grid.values.reshape(grid.shape, order="F")[: shape[0], : shape[1], : shape[2]]
     density = np.ascontiguousarray(values) / getattr(units, XSF_UNITS[unit]) ** 3
     return Snapshot(symbols=symbols, positions=positions, cell=cell, pbc=pbc, density=density, origin=grid.origin,
-                    source=str(path), spin_blocks=tuple(g.name for g in grids))
+                    source=str(path), spin_blocks=tuple(g.name for g in grids), block=grid.name)
 
 
 def write_xsf(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None) -> None:
