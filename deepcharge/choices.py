@@ -7,3 +7,7 @@ ACTIVATION_FUNCTIONS = {"tanh": "Tanh", "gelu": "GELU", "silu": "SiLU", "relu": 
 
 PRECISIONS = ("float32", "float64")
 """Floating point precisions of a model; each is the name of a torch dtype."""
+
+DENSITY_BLOCKS = ("total", "magnetization", "magnetization_x", "magnetization_y", "magnetization_z")
+"""The density blocks of a VASP CHGCAR: the total density; the magnetisation of a spin-polarised file (ISPIN = 2);
+its three components in a non-collinear one (LNONCOLLINEAR)."""

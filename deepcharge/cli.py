@@ -7,6 +7,7 @@ import sys
 from typing import List, Optional
 
 from deepcharge import __version__
+from deepcharge.choices import DENSITY_BLOCKS
 from deepcharge.errors import DeepChargeError
 from deepcharge.reading import XSF_UNITS, read_options
 
@@ -196,13 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     info = command("info", "what density files hold", [reads])
     info.add_argument("FILES", nargs="+", help="density or structure files, globs, directories, stores or STORE::NAME")
     info.add_argument("--json", metavar="OUT", help="write the summary as JSON")
+    info.add_argument("--block", choices=DENSITY_BLOCKS, metavar="NAME",
+                      help=f"the density block to show and integrate ({', '.join(DENSITY_BLOCKS)}); by default a "
+                           "file's total, a store entry's own")
 
     convert = command("convert", "density files → one dataset store (HDF5)", [reads])
     convert.add_argument("FILES", nargs="+", help="density files, globs or directories (every density file inside)")
     convert.add_argument("-o", "--output", required=True, metavar="STORE", help="the store, e.g. data.h5")
     convert.add_argument("--append", action="store_true", help="add to the store (files already in it are skipped)")
-    convert.add_argument("--density-block", choices=["total", "magnetization"], default="total",
-                         help="which block of spin-polarised files to store")
+    convert.add_argument("--density-block", choices=DENSITY_BLOCKS, default="total",
+                         help="which block of spin-polarised (magnetization) or non-collinear (magnetization_x, _y, "
+                              "_z) files to store")
 
     stat = command("neighbor-stat", "largest neighbour counts per type, to set sel", [reads])
     stat.add_argument("-s", "--system", nargs="+", required=True, metavar="SYSTEM",
@@ -277,7 +282,7 @@ def _compare(args):
 
 def _info(args):
     from deepcharge.entrypoints.info import run_info
-    run_info(args.FILES, args.json)
+    run_info(args.FILES, args.json, args.block)
 
 
 def _convert(args):

@@ -13,7 +13,7 @@ import yaml
 from dargs import Argument, ArgumentEncoder, Variant
 from dargs.json_schema import generate_json_schema
 
-from deepcharge.choices import ACTIVATION_FUNCTIONS, PRECISIONS
+from deepcharge.choices import ACTIVATION_FUNCTIONS, DENSITY_BLOCKS, PRECISIONS
 from deepcharge.chunks import EVALUATION_CHUNK
 from deepcharge.errors import DeepChargeError
 
@@ -336,9 +336,10 @@ def data_args(name: str, default_probes: int, doc: str, optional: bool, batch: t
         Argument("batch_size", int, optional=True, default=batch[0], extra_check=_positive,
                  extra_check_errmsg="must be positive", doc=batch[1]),
         Argument("density_block", str, optional=True, default="total",
-                 extra_check=lambda v: v in ("total", "magnetization"),
-                 extra_check_errmsg="must be \"total\" or \"magnetization\"",
-                 doc="Which block of a spin-polarised file to learn: \"total\" or \"magnetization\"."),
+                 extra_check=lambda v: v in DENSITY_BLOCKS,
+                 extra_check_errmsg=f"must be one of {', '.join(DENSITY_BLOCKS)}",
+                 doc="Which block of a density file to learn: \"total\", \"magnetization\" (spin-polarised) or "
+                     "\"magnetization_x\", \"_y\", \"_z\" (non-collinear)."),
         *extra,
     ], optional=optional, default=None if optional else {}, doc=doc)
 

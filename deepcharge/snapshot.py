@@ -20,6 +20,9 @@ class Snapshot:
         origin: Cartesian position of grid point (0, 0, 0), in Å (non-zero only for some cube files).
         source: where the snapshot came from (a path), for messages and provenance.
         spin_blocks: names of the density blocks the file holds, e.g. ``("total", "magnetization")``.
+        block: the one of ``spin_blocks`` that ``density`` is (a store's: the block it was stored with).
+        quantity: what the grid holds: "density", or for a VASP file that holds none (a LOCPOT, an ELFCAR; see
+            :data:`deepcharge.io.chgcar.NOT_DENSITIES`) its quantity, the values as the file gives them.
     """
 
     symbols: list
@@ -30,6 +33,8 @@ class Snapshot:
     origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
     source: str = ""
     spin_blocks: Tuple[str, ...] = ()
+    block: str = "total"
+    quantity: str = "density"
 
     @property
     def natoms(self) -> int:

@@ -165,16 +165,17 @@ def test_spin_polarised_both_blocks(tmp_path, augmentation):
     np.testing.assert_allclose(first.density * volume, total, rtol=1e-11)
     np.testing.assert_allclose(second.density * volume, magnetization, rtol=1e-11)
     with pytest.raises(FileFormatError, match="total, magnetization"):
-        read_chgcar(path, block="mz")
+        read_chgcar(path, block="magnetization_z")
 
 
 def test_non_collinear_four_blocks(tmp_path):
     grids = [grid(seed) for seed in range(4)]
     path = write_text(tmp_path / "CHGCAR", chgcar_text(grids, augmentation=True, per_atom=True))
     volume = abs(np.linalg.det(CELL))
-    for name, values in zip(("total", "mx", "my", "mz"), grids):
+    names = ("total", "magnetization_x", "magnetization_y", "magnetization_z")
+    for name, values in zip(names, grids):
         snap = read_chgcar(path, block=name)
-        assert snap.spin_blocks == ("total", "mx", "my", "mz")
+        assert snap.spin_blocks == names
         np.testing.assert_allclose(snap.density * volume, values, rtol=1e-11)
     with pytest.raises(FileFormatError, match="magnetization"):
         read_chgcar(path, block="magnetization")

@@ -1,5 +1,6 @@
 """Figures from deepcharge's own files: learning curves (lcurve.out), parity plots (test -d detail), comparisons."""
 
+import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -7,6 +8,8 @@ import numpy as np
 
 from deepcharge.errors import DeepChargeError
 from deepcharge.utils import atomic_path
+
+log = logging.getLogger("deepcharge")
 
 # points per model in a comparison's parity plot (a regular stride through the rest)
 PARITY_POINTS = 100_000
@@ -220,7 +223,9 @@ def plot_files(files: List[str], output: str):
     kinds = {table_kind(f, read_columns(f)) for f in files}
     if len(kinds) != 1:
         raise DeepChargeError("give either lcurve files or `deepcharge test -d` detail files, not both")
-    (plot_lcurves if kinds == {"lcurve"} else plot_parity)(files, output)
+    lcurves = kinds == {"lcurve"}
+    (plot_lcurves if lcurves else plot_parity)(files, output)
+    log.info("%s written: %s of %s", output, "learning curves" if lcurves else "parity plot", ", ".join(files))
 
 
 def _save(fig, output: str):

@@ -2,20 +2,58 @@
 
 Layout: a POSCAR header, a blank line, ``nx ny nz``, then nx·ny·nz values of ρ·V (x fastest), optionally
 followed by ``augmentation occupancies`` blocks. Spin-polarised files repeat ``nx ny nz`` + grid for the
-magnetisation (after a line of per-atom values); non-collinear files hold three magnetisation grids.
+magnetisation (after a line of per-atom values); non-collinear files (LNONCOLLINEAR) hold three magnetisation
+grids, m_x, m_y and m_z, and follow each grid's occupancy blocks by the same blocks headed
+``augmentation occupancies (imaginary part)``.
 """
 
 import io
+import os
 from typing import Iterable, NamedTuple, Optional, Sequence, TextIO
 
 import numpy as np
 from ase.data import chemical_symbols
 
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.io.files import PathLike, line_of_token, open_atomic_binary, parse_values, read_bytes, read_text
+from deepcharge.io.files import (
+    PathLike,
+    line_of_token,
+    open_atomic_binary,
+    parse_values,
+    read_bytes,
+    read_text,
+    written_coordinates,
+)
 from deepcharge.snapshot import Snapshot
 
-BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"), 4: ("total", "mx", "my", "mz")}
+# the density blocks of a file, by the number of grids it holds: one, spin-polarised (ISPIN = 2), non-collinear
+BLOCK_NAMES = {1: ("total",), 2: ("total", "magnetization"),
+               4: ("total", "magnetization_x", "magnetization_y", "magnetization_z")}
+
+
+class NotADensity(NamedTuple):
+    """A VASP file in the CHGCAR layout whose values are no density (nor ρ·V), known by the name VASP gives it."""
+
+    vasp_name: str
+    quantity: str  # what its values are, as ``info`` labels them
+    description: str
+    unit: str
+
+    @property
+    def refusal(self) -> str:
+        """Why such a file is refused where a density is needed, and what to give instead."""
+        unit = f" ({self.unit})" if self.unit else ""
+        return f"a VASP {self.vasp_name} holds {self.description}{unit}, not a density: give a CHGCAR, AECCAR or PARCHG"
+
+
+NOT_DENSITIES = (NotADensity("LOCPOT", "potential", "a potential", "eV"),
+                 NotADensity("ELFCAR", "ELF", "the electron localisation function", ""))
+
+
+def not_a_density(path: PathLike) -> Optional[NotADensity]:
+    """The entry of :data:`NOT_DENSITIES` whose name the file name holds (any case, ``.gz`` aside), else None."""
+    name = os.path.basename(os.fspath(path)).upper()
+    return next((kind for kind in NOT_DENSITIES if kind.vasp_name in name), None)
 
 
 class PoscarHeader(NamedTuple):
@@ -183,13 +221,16 @@ def _grid_dims(tokens, pos, path):
 
 
 def _skip_augmentation(tokens, pos, path):
-    """Index after any 'augmentation occupancies i n' blocks starting at ``pos``."""
+    """Index after the occupancy blocks starting at ``pos``: 'augmentation occupancies i n' and (non-collinear
+    files) 'augmentation occupancies (imaginary part) i n', each followed by n values."""
     while pos < len(tokens) and tokens[pos].lower() == "augmentation":
-        count = _ints(tokens[pos + 3 : pos + 4])
+        imaginary = [token.lower() for token in tokens[pos + 2 : pos + 4]] == ["(imaginary", "part)"]
+        words = 4 if imaginary else 2  # the words before 'i n'
+        count = _ints(tokens[pos + words + 1 : pos + words + 2])
         if not count or count[0] < 0:
-            header = " ".join(tokens[pos : pos + 4])
+            header = " ".join(tokens[pos : pos + words + 2])
             raise FileFormatError(path, f"garbled augmentation block header: '{header}'")
-        pos += 4 + count[0]
+        pos += words + 2 + count[0]
         if pos > len(tokens):
             raise FileFormatError(path, "augmentation occupancies truncated at end of file")
     return pos
@@ -235,11 +276,12 @@ def _scan_blocks(tokens, path):
 
 
 def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence[str]] = None) -> Snapshot:
-    """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³.
+    """Read a CHGCAR-layout file (plain or gzip); the density is returned in e/Å³ (the values of a file that
+    holds no density, a LOCPOT or ELFCAR, as they are: see the snapshot's ``quantity``).
 
-    ``block`` picks "total" (default), "magnetization" (collinear spin) or "mx"/"my"/"mz"
-    (non-collinear). ``symbols`` (per species or per atom) supplies the elements of a VASP 4 file (one
-    without a species line; a species line wins).
+    ``block`` picks "total" (default), "magnetization" (collinear spin) or "magnetization_x", "_y", "_z"
+    (non-collinear); the snapshot's ``spin_blocks`` names those the file holds. ``symbols`` (per species or per
+    atom) supplies the elements of a VASP 4 file (one without a species line; a species line wins).
     """
     stream = io.StringIO(read_text(path))
     header = read_header(stream, path)
@@ -254,7 +296,8 @@ def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence
     size = dims[0] * dims[1] * dims[2]
     values = parse_values(tokens[start : start + size], path, f"'{block}' density",
                           line_of=lambda index: line_of_token(body, start + index, header.lines + 1))
-    volume = abs(np.linalg.det(header.cell))
+    kind = not_a_density(path)
+    volume = 1.0 if kind else abs(np.linalg.det(header.cell))  # a density is written as ρ·V, nothing else is
     density = np.ascontiguousarray(values.reshape(dims, order="F")) / volume
     return Snapshot(
         symbols=atom_symbols,
@@ -264,6 +307,8 @@ def read_chgcar(path: PathLike, block: str = "total", symbols: Optional[Sequence
         density=density,
         source=str(path),
         spin_blocks=names,
+        block=block,
+        quantity=kind.quantity if kind else "density",
     )
 
 
@@ -272,7 +317,7 @@ class Augmentation(NamedTuple):
 
     ``tail`` is the source's bytes from its first ``augmentation occupancies`` line to the end: the occupancy
     blocks of the total density, and for a spin-polarised (or non-collinear) file the per-atom moment line,
-    the magnetisation grid(s) and their occupancy blocks, as VASP laid them out.
+    the magnetisation grid(s) and their occupancy blocks (real and imaginary parts), as VASP laid them out.
     """
 
     source: str
@@ -406,7 +451,8 @@ def write_chgcar_blocks(path: PathLike, structure: Snapshot, shape, blocks: Iter
     Only one block is held at a time, so a predicted grid can be written as it is computed.
     """
     cell = np.asarray(structure.cell, dtype=float)
-    frac = (np.asarray(structure.positions, dtype=float) - structure.origin) @ np.linalg.inv(cell)
+    frac = written_coordinates((np.asarray(structure.positions, dtype=float) - structure.origin)
+                               @ np.linalg.inv(cell), 16)
     names, counts = _species_runs(structure.symbols)
     if comment is None:
         formula = structure.to_ase().get_chemical_formula()
@@ -414,7 +460,7 @@ def write_chgcar_blocks(path: PathLike, structure: Snapshot, shape, blocks: Iter
                    if augmentation is None else
                    f"{formula} density by deepcharge, PAW occupancies from {augmentation.source}")
     lines = [" ".join(comment.split()), "   1.00000000000000"]
-    lines += ["".join(f" {x:21.16f}" for x in row) for row in cell]
+    lines += ["".join(f" {x:21.16f}" for x in row) for row in written_coordinates(cell, 16)]
     lines += ["".join(f" {n:>4}" for n in names), "".join(f" {n:5d}" for n in counts), "Direct"]
     lines += ["".join(f" {x:19.16f}" for x in row) for row in frac]
     lines += ["", "".join(f" {int(n):4d}" for n in shape), ""]

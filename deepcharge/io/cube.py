@@ -14,7 +14,7 @@ from ase.data import chemical_symbols
 from ase.units import Bohr
 
 from deepcharge.errors import FileFormatError
-from deepcharge.io.files import PathLike, line_of_token, parse_values, read_text, write_atomic
+from deepcharge.io.files import PathLike, line_of_token, parse_values, read_text, write_atomic, written_coordinates
 from deepcharge.snapshot import Snapshot
 
 
@@ -105,6 +105,7 @@ def read_cube(path: PathLike) -> Snapshot:
         origin=np.array(origin) * unit,
         source=str(path),
         spin_blocks=names,
+        block=names[0],
     )
 
 
@@ -126,11 +127,12 @@ def write_cube(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None
     if comment is None:
         comment = f"{snapshot.to_ase().get_chemical_formula()} electron density (e/Bohr^3) by deepcharge"
     lines = [" ".join(comment.split()), "OUTER LOOP: X, MIDDLE LOOP: Y, INNER LOOP: Z"]
-    lines.append("{:5d}{:12.6f}{:12.6f}{:12.6f}".format(len(numbers), *np.asarray(snapshot.origin) / Bohr))
-    cell = np.asarray(snapshot.cell, dtype=float)
-    for n, vector in zip(shape, cell):
-        lines.append("{:5d}{:12.6f}{:12.6f}{:12.6f}".format(n, *vector / n / Bohr))
-    for z, xyz in zip(numbers, np.asarray(snapshot.positions) / Bohr):
+    origin = written_coordinates(np.asarray(snapshot.origin) / Bohr, 6)
+    lines.append("{:5d}{:12.6f}{:12.6f}{:12.6f}".format(len(numbers), *origin))
+    steps = written_coordinates(np.asarray(snapshot.cell, dtype=float) / np.array(shape)[:, None] / Bohr, 6)
+    for n, step in zip(shape, steps):
+        lines.append("{:5d}{:12.6f}{:12.6f}{:12.6f}".format(n, *step))
+    for z, xyz in zip(numbers, written_coordinates(np.asarray(snapshot.positions) / Bohr, 6)):
         lines.append("{:5d}{:12.6f}{:12.6f}{:12.6f}{:12.6f}".format(z, float(z), *xyz))
     header = "\n".join(lines) + "\n"
     data = (_row_template(shape[2]) * (shape[0] * shape[1])) % tuple((density * Bohr**3).ravel().tolist())

@@ -92,6 +92,17 @@ def open_atomic_binary(path: PathLike, compress: Optional[bool] = None) -> Itera
                 yield raw
 
 
+# coordinates (Å, Bohr or fractional) closer to zero than this are numerical noise, e.g. -1e-16 from a change of basis
+COORDINATE_NOISE = 1e-12
+
+
+def written_coordinates(values, decimals: int) -> np.ndarray:
+    """``values`` to be written with ``decimals`` places, those that are noise or would print as zero set to +0.0:
+    a written coordinate never reads -0.0000000000000001 or -0.00000000."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.abs(values) < max(COORDINATE_NOISE, 0.5 * 10.0**-decimals), 0.0, values)
+
+
 def _is_float(text) -> bool:
     try:
         float(text)

@@ -131,6 +131,7 @@ def read_store_snapshot(path: PathLike, name: str, block: Optional[str] = None) 
             pbc=tuple(bool(p) for p in group["pbc"][()]),
             source=source,
             spin_blocks=tuple(str(b) for b in group.attrs["spin_blocks"]),
+            block=str(stored),
             **arrays,
         )
 

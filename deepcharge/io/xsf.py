@@ -17,7 +17,7 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from deepcharge.errors import FileFormatError
 from deepcharge.io.chgcar import format_values
-from deepcharge.io.files import PathLike, line_of_token, parse_values, read_text, write_atomic
+from deepcharge.io.files import PathLike, line_of_token, parse_values, read_text, write_atomic, written_coordinates
 from deepcharge.reading import XSF_UNITS
 from deepcharge.snapshot import Snapshot
 
@@ -234,7 +234,7 @@ def read_xsf(path: PathLike, unit: str = "e/A3") -> Snapshot:
     values = grid.values.reshape(grid.shape, order="F")[: shape[0], : shape[1], : shape[2]]
     density = np.ascontiguousarray(values) / getattr(units, XSF_UNITS[unit]) ** 3
     return Snapshot(symbols=symbols, positions=positions, cell=cell, pbc=pbc, density=density, origin=grid.origin,
-                    source=str(path), spin_blocks=tuple(g.name for g in grids))
+                    source=str(path), spin_blocks=tuple(g.name for g in grids), block=grid.name)
 
 
 def write_xsf(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None) -> None:
@@ -248,12 +248,14 @@ def write_xsf(path: PathLike, snapshot: Snapshot, comment: Optional[str] = None)
         comment = f"{snapshot.to_ase().get_chemical_formula()} electron density (e/Angstrom^3) by deepcharge"
     numbers = snapshot.to_ase().numbers
     lines: List[str] = [f"# {' '.join(comment.split())}", "CRYSTAL", "PRIMVEC"]
-    lines += ["".join(f" {x:19.12f}" for x in row) for row in np.asarray(snapshot.cell, dtype=float)]
+    cell, positions, origin = (written_coordinates(values, 12)
+                               for values in (snapshot.cell, snapshot.positions, snapshot.origin))
+    lines += ["".join(f" {x:19.12f}" for x in row) for row in cell]
     lines += ["PRIMCOORD", f" {len(numbers)} 1"]
-    lines += [f" {z:3d}" + "".join(f" {x:19.12f}" for x in xyz) for z, xyz in zip(numbers, snapshot.positions)]
+    lines += [f" {z:3d}" + "".join(f" {x:19.12f}" for x in xyz) for z, xyz in zip(numbers, positions)]
     lines += ["BEGIN_BLOCK_DATAGRID_3D", " density", " BEGIN_DATAGRID_3D_density",
-              "".join(f" {n + 1:5d}" for n in density.shape), "".join(f" {x:19.12f}" for x in snapshot.origin)]
-    lines += ["".join(f" {x:19.12f}" for x in row) for row in np.asarray(snapshot.cell, dtype=float)]
+              "".join(f" {n + 1:5d}" for n in density.shape), "".join(f" {x:19.12f}" for x in origin)]
+    lines += ["".join(f" {x:19.12f}" for x in row) for row in cell]
     periodic = np.pad(density, [(0, 1)] * 3, mode="wrap").ravel(order="F")
     try:
         values = format_values(periodic)

@@ -59,6 +59,7 @@ class Trainer:
         self._join_processes()
         self.dtype = DTYPES[self.config["model"]["precision"]]
         self.pool = self._training_pool()
+        self.validation_files = self._validation_files()
         self._resolve_sel()
         if checkpoint is not None:
             self._check_same_model(checkpoint, "--restart")
@@ -107,6 +108,13 @@ class Trainer:
                             data["importance_weighting"], Holdout.from_config(data["holdout"]),
                             model_range(self.config["model"]))
 
+    def _validation_files(self) -> List[str]:
+        """The files of ``validation_data`` (none without it), resolved and checked before any file is read."""
+        validation = self.config["training"].get("validation_data")
+        if not validation:
+            return []
+        return resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
+
     def _validation_set(self, spec: InputSpec) -> Optional[ProbeSet]:
         """A fixed probe set, seeded by training.seed: the held-out slab of every training file
         (``training_data.holdout``) and the files of ``validation_data``; None without either."""
@@ -125,8 +133,7 @@ class Trainer:
                                            points=holdout.validation_points(snapshot)))
             log.info("validation probes: %d from the held-out slab of each training file", holdout.probes_per_system)
         if validation:
-            files = resolve_systems(validation["systems"], self.base_dir, "training.validation_data.systems")
-            for snapshot in (load_system(f, validation["density_block"]) for f in files):
+            for snapshot in (load_system(f, validation["density_block"]) for f in self.validation_files):
                 snapshots.append(snapshot)
                 samples.append(draw_probes(snapshot, validation["probes_per_system"], data_rng))
         return ProbeSet.build(snapshots, samples, self.config["model"]["type_map"], spec, self.device, self.dtype)
