@@ -18,8 +18,32 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+GA4 = Path(__file__).resolve().parent / "data" / "realfiles" / "vasp5_Ga4_spin_aug_CHGCAR.gz"
+
+
 def si64_file(index: int) -> Path:
     return EXAMPLE_DATA / f"si64_{index}.CHGCAR.gz"
+
+
+def train_ga_model(folder: Path, name: str, **training_data) -> Path:
+    """A tiny Ga model trained for two steps on the real spin-polarised VASP file (``training_data`` added to its
+    training_data section), frozen to ``folder/name``."""
+    from deepcharge.cli import main
+
+    config = {"model": {"type_map": ["Ga"],
+                        "descriptor": {"type": "se_e2_a", "sel": [24], "rcut": 3.5, "rcut_smth": 0.5,
+                                       "neuron": [4, 8], "axis_neuron": 4, "env_protection": 0.5},
+                        "fitting_net": {"neuron": [8, 8]}},
+              "learning_rate": {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-4, "decay_steps": 1},
+              "loss": {"type": "mse"},
+              "training": {"training_data": {"systems": [str(GA4)], "probes_per_system": 500, "batch_size": 64,
+                                             **training_data},
+                           "numb_steps": 2, "seed": 1, "disp_freq": 1, "save_freq": 2, "device": "cpu"}}
+    (folder / "input.json").write_text(json.dumps(config))
+    with working_directory(folder):
+        assert main(["train", "input.json"]) == 0
+        assert main(["freeze", "-o", name]) == 0
+    return folder / name
 
 
 TINY_MODELS = {

@@ -2,12 +2,12 @@
 that carries a real file's augmentation occupancies and magnetisation."""
 
 import gzip
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ase.calculators.vasp import VaspChargeDensity
+from conftest import GA4, train_ga_model
 
 from deepcharge.cli import main
 from deepcharge.errors import DeepChargeError
@@ -17,7 +17,6 @@ from deepcharge.io.chgcar import check_augmentation_fits, read_augmentation, rea
 from deepcharge.snapshot import Snapshot
 
 REAL = Path(__file__).resolve().parent / "data" / "realfiles"
-GA4 = REAL / "vasp5_Ga4_spin_aug_CHGCAR.gz"
 SI2 = REAL / "vasp5_Si_fcc_scaled_CHGCAR.gz"
 C2H2 = REAL / "cp2kspmtools_c2h2_density.cube.gz"
 
@@ -118,22 +117,7 @@ def test_augmentation_refused_for_other_atoms():
 @pytest.fixture(scope="module")
 def ga_model(tmp_path_factory):
     """A tiny Ga model, trained for two steps on the real file."""
-    folder = tmp_path_factory.mktemp("ga_model")
-    config = {"model": {"type_map": ["Ga"],
-                        "descriptor": {"type": "se_e2_a", "sel": [24], "rcut": 3.5, "rcut_smth": 0.5,
-                                       "neuron": [4, 8], "axis_neuron": 4, "env_protection": 0.5},
-                        "fitting_net": {"neuron": [8, 8]}},
-              "learning_rate": {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-4, "decay_steps": 1},
-              "loss": {"type": "mse"},
-              "training": {"training_data": {"systems": [str(GA4)], "probes_per_system": 500, "batch_size": 64},
-                           "numb_steps": 2, "seed": 1, "disp_freq": 1, "save_freq": 2, "device": "cpu"}}
-    (folder / "input.json").write_text(json.dumps(config))
-    from deepcharge.utils import working_directory
-
-    with working_directory(folder):
-        assert main(["train", "input.json"]) == 0
-        assert main(["freeze", "-o", "ga.pth"]) == 0
-    return folder / "ga.pth"
+    return train_ga_model(tmp_path_factory.mktemp("ga_model"), "ga.pth")
 
 
 def test_predicted_chgcar_carries_occupancies_and_magnetisation(workdir, ga_model):

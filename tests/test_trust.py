@@ -8,16 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import si64_file
+from conftest import GA4, si64_file, train_ga_model
 
 from deepcharge import DeepChargeError, DensityPredictor
 from deepcharge.analysis.environments import EnvironmentRanges
 from deepcharge.cli import main
 from deepcharge.io import read_density, write_density
 from deepcharge.snapshot import Snapshot
-from deepcharge.utils import working_directory
-
-GA4 = Path(__file__).resolve().parent / "data" / "realfiles" / "vasp5_Ga4_spin_aug_CHGCAR.gz"
 
 
 def strained(snapshot: Snapshot, factor: float) -> Snapshot:
@@ -76,21 +73,7 @@ def test_a_reference_with_other_electrons_is_named(frozen_model, workdir, caplog
 
 @pytest.fixture(scope="module")
 def magnetisation_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("magnetisation")
-    config = {"model": {"type_map": ["Ga"],
-                        "descriptor": {"type": "se_e2_a", "sel": [24], "rcut": 3.5, "rcut_smth": 0.5,
-                                       "neuron": [4, 8], "axis_neuron": 4, "env_protection": 0.5},
-                        "fitting_net": {"neuron": [8, 8]}},
-              "learning_rate": {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-4, "decay_steps": 1},
-              "loss": {"type": "mse"},
-              "training": {"training_data": {"systems": [str(GA4)], "probes_per_system": 500, "batch_size": 64,
-                                             "density_block": "magnetization"},
-                           "numb_steps": 2, "seed": 1, "disp_freq": 1, "save_freq": 2, "device": "cpu"}}
-    (folder / "input.json").write_text(json.dumps(config))
-    with working_directory(folder):
-        assert main(["train", "input.json"]) == 0
-        assert main(["freeze", "-o", "mag.pth"]) == 0
-    return folder / "mag.pth"
+    return train_ga_model(tmp_path_factory.mktemp("magnetisation"), "mag.pth", density_block="magnetization")
 
 
 def test_a_magnetisation_model_is_compared_and_written_as_one(magnetisation_model, workdir, capsys):
