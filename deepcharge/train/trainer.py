@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
+from tqdm import tqdm
 
 from deepcharge import distributed
 from deepcharge.analysis.environments import EnvironmentRanges
@@ -146,9 +147,12 @@ class Trainer:
                                 device=self.device)
         stats_inputs, stats_density = start.take(first)
         began = time.perf_counter()
+        log.info("model statistics: descriptors of %d training probes, then a pass over all %d ...", len(first),
+                 len(start))
         self.model.fit_statistics(stats_inputs, stats_density, start.weight[first])
-        self.model.refine_statistics((inputs, density, start.weight[index])
-                                     for index, inputs, density in start.chunks(STATISTICS_CHUNK))
+        chunks = tqdm(start.chunks(STATISTICS_CHUNK), total=-(-len(start) // STATISTICS_CHUNK), unit="chunk",
+                      desc="statistics", disable=None, leave=False)  # a bar on a terminal only
+        self.model.refine_statistics((inputs, density, start.weight[index]) for index, inputs, density in chunks)
         # most of the set-up: descriptors of these probes, their whitening (a covariance and its eigenvectors), and
         # the baseline's columns of every training probe
         log.info("model statistics from %d training probes (the least-squares baseline from all %d) in %.1f s",
