@@ -10,24 +10,11 @@ import numpy as np
 from deepcharge import distributed
 from deepcharge.chunks import SPOOL_CHUNK
 from deepcharge.errors import DeepChargeError
+from deepcharge.geometry.fft_sizes import fft_friendly_size
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import output_format
 from deepcharge.io.chgcar import Augmentation, write_chgcar_blocks
 from deepcharge.snapshot import Snapshot
-
-
-def fft_friendly_size(minimum: int) -> int:
-    """The smallest n ≥ ``minimum`` whose only prime factors are 2, 3 and 5 (grid sizes FFTs handle fast, the kind
-    plane-wave codes choose: VASP, Quantum ESPRESSO)."""
-    size = max(1, minimum)
-    while True:
-        rest = size
-        for factor in (2, 3, 5):
-            while rest % factor == 0:
-                rest //= factor
-        if rest == 1:
-            return size
-        size += 1
 
 
 def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: Optional[float]):
