@@ -1,7 +1,8 @@
 """Reading and writing densities and structures, whatever the file kind.
 
 Density files: the formats of :data:`deepcharge.io.formats.FORMATS` (the VASP CHGCAR layout, Gaussian cube,
-XCrySDen XSF), plain or gzip. Anything else ASE can read is accepted as a bare structure.
+XCrySDen XSF, Quantum ESPRESSO's charge-density.dat), plain or gzip. Anything else ASE can read is accepted as a
+bare structure.
 """
 
 import os
