@@ -1,9 +1,17 @@
-"""Quantum ESPRESSO's charge-density.dat: synthetic files (layout, blocks, errors)."""
+"""Quantum ESPRESSO's charge-density.dat: synthetic files (layout, blocks, errors), and real pw.x 6.7 runs (read
+against pp.x, written back in QE's order of G vectors, restarted from with startingpot='file').
+
+pw.x and pp.x must be on PATH (``.ci/run`` installs Debian's Quantum ESPRESSO): the tests that run them fail when
+they are not, except outside CI, where they are skipped.
+"""
 
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
+import ase.build
 import numpy as np
 import pytest
 
@@ -217,3 +225,141 @@ def test_errors_are_one_line_on_the_command_line(tmp_path, workdir, capsys):
     assert main(["info", str(folder / "charge-density.dat")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "charge-density.dat: no data-file-schema.xml beside it" in error
+
+
+# ---------------------------------------------------------------- real pw.x runs
+
+ECUTWFC = 12.0  # Ry: seconds per SCF on two Si atoms
+PW_ECUTRHO = 4 * ECUTWFC
+
+
+@pytest.fixture(scope="module")
+def qe_programs():
+    """pw.x and pp.x; their absence fails the tests in CI and skips them elsewhere."""
+    missing = [name for name in ("pw.x", "pp.x") if shutil.which(name) is None]
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"{' and '.join(missing)} not on PATH (apt-get install quantum-espresso quantum-espresso-data)")
+    assert not missing, f"{' and '.join(missing)} not on PATH: .ci/run installs quantum-espresso"
+
+
+def si2():
+    """Diamond Si in its primitive (fcc) cell, rattled so that no symmetry is left."""
+    atoms = ase.build.bulk("Si", "diamond", a=5.43)
+    atoms.rattle(stdev=0.02, seed=1)
+    return atoms
+
+
+def pw_input(atoms, startingpot="atomic", system="", k_points="automatic\n2 2 2 0 0 0") -> str:
+    rows = "\n".join(" ".join(f"{x:.10f}" for x in row) for row in atoms.cell)
+    atoms_text = "\n".join(f"Si {x:.10f} {y:.10f} {z:.10f}" for x, y, z in atoms.positions)
+    return f"""&control
+  calculation='scf', prefix='si', outdir='./out', pseudo_dir='{pseudo_dir()}'
+/
+&system
+  ibrav=0, nat={len(atoms)}, ntyp=1, ecutwfc={ECUTWFC}{system}
+/
+&electrons
+  conv_thr=1e-8, startingpot='{startingpot}'
+/
+ATOMIC_SPECIES
+Si 28.086 Si.pbe-rrkj.UPF
+CELL_PARAMETERS angstrom
+{rows}
+ATOMIC_POSITIONS angstrom
+{atoms_text}
+K_POINTS {k_points}
+"""
+
+
+def pseudo_dir() -> str:
+    """Debian's quantum-espresso-data pseudopotentials, beside the pw.x on PATH."""
+    return str(Path(shutil.which("pw.x")).resolve().parents[1] / "share" / "espresso" / "pseudo")
+
+
+# pp.x: the total density (plot_num 0) on the FFT grid as a cube file (e/bohr³, 5 digits)
+PP_INPUT = ("&inputpp\n  prefix='si', outdir='./out', filplot='rho.pp', plot_num=0\n/\n"
+            "&plot\n  iflag=3, output_format=6, fileout='rho.cube'\n/\n")
+
+
+def run_program(folder: Path, program: str, text: str) -> str:
+    (folder / f"{program}.in").write_text(text)
+    result = subprocess.run([program, "-in", f"{program}.in"], cwd=folder, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    (folder / f"{program}.out").write_text(result.stdout)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def run_pw(folder: Path, atoms, startingpot="atomic", **options) -> dict:
+    """Run pw.x on ``atoms`` in ``folder`` (outdir ./out, prefix si; ``options`` as :func:`pw_input` takes them):
+    its energy (Ry) and SCF iterations."""
+    folder.mkdir(exist_ok=True)
+    output = run_program(folder, "pw.x", pw_input(atoms, startingpot, **options))
+    return {"energy": float(re.search(r"^!\s+total energy\s+=\s+(\S+) Ry", output, re.MULTILINE).group(1)),
+            "iterations": int(re.search(r"convergence has been achieved in\s+(\d+) iterations", output).group(1)),
+            "output": output}
+
+
+@pytest.fixture(scope="module")
+def pw_run(qe_programs, tmp_path_factory):
+    """pw.x on rattled Si2 from its own start: the folder, energy and iterations."""
+    folder = tmp_path_factory.mktemp("pw")
+    return {"folder": folder, **run_pw(folder, si2())}
+
+
+def test_pw_density_read_as_pp_writes_it(pw_run):
+    folder = pw_run["folder"]
+    snapshot = read_density(folder / "out" / "si.save" / "charge-density.dat")
+    atoms = si2()
+    assert snapshot.symbols == ["Si", "Si"] and snapshot.grid_shape == (18, 18, 18)
+    np.testing.assert_allclose(snapshot.cell, atoms.cell, atol=1e-8)
+    np.testing.assert_allclose(snapshot.positions, atoms.positions, atol=1e-8)
+    assert snapshot.electrons() == pytest.approx(8, rel=1e-6)
+    run_program(folder, "pp.x", PP_INPUT)
+    cube = read_density(folder / "rho.cube")
+    np.testing.assert_allclose(snapshot.density, cube.density, rtol=1e-4, atol=1e-5 * cube.density.max())
+
+
+@pytest.mark.parametrize("options, blocks", [
+    ({"system": ", nspin=2, tot_magnetization=2, occupations='smearing', degauss=0.02"}, {"magnetization": 2}),
+    ({"k_points": "gamma"}, {}),  # gamma_only: half the G sphere in the file
+])
+def test_pw_spin_polarised_and_gamma_only_densities(qe_programs, tmp_path, options, blocks):
+    run_pw(tmp_path, si2(), **options)
+    path = tmp_path / "out" / "si.save" / "charge-density.dat"
+    assert read_charge_density(path).gamma_only == ("k_points" in options)
+    total = read_density(path)
+    assert total.spin_blocks == ("total", *blocks) and total.electrons() == pytest.approx(8, rel=1e-6)
+    for block, moment in blocks.items():
+        assert read_density(path, block).electrons() == pytest.approx(moment, rel=1e-6)
+    run_program(tmp_path, "pp.x", PP_INPUT)
+    cube = read_density(tmp_path / "rho.cube")
+    np.testing.assert_allclose(total.density, cube.density, rtol=1e-4, atol=1e-5 * cube.density.max())
+
+
+def test_pw_density_written_back_in_qe_order(pw_run, tmp_path):
+    source = pw_run["folder"] / "out" / "si.save"
+    copy = tmp_path / "si.save"
+    copy.mkdir()
+    shutil.copy(source / SCHEMA, copy)
+    write_density(copy / "charge-density.dat", read_density(source / "charge-density.dat"))
+    theirs, ours = read_charge_density(source / "charge-density.dat"), read_charge_density(copy / "charge-density.dat")
+    np.testing.assert_array_equal(ours.miller, theirs.miller)
+    np.testing.assert_allclose(ours.reciprocal, theirs.reciprocal, rtol=1e-12)
+    scale = np.abs(theirs.coefficients[0]).max()
+    np.testing.assert_allclose(ours.coefficients[0], theirs.coefficients[0], rtol=0, atol=1e-14 * scale)
+
+
+def test_pw_restarts_from_the_written_density(pw_run, tmp_path):
+    """QE's density, written by deepcharge with --ecutrho's cut-off alone (no XML), read by pw.x
+    (startingpot='file'): the same energy in fewer iterations than QE's own start."""
+    density = read_density(pw_run["folder"] / "out" / "si.save" / "charge-density.dat")
+    save = tmp_path / "out" / "si.save"
+    save.mkdir(parents=True)
+    write_qe(save / "charge-density.dat", density, ecutrho=PW_ECUTRHO)
+    restart = run_pw(tmp_path, si2(), startingpot="file")
+    assert "The initial density is read from file" in restart["output"]
+    assert "negative rho" not in restart["output"]
+    assert abs(restart["energy"] - pw_run["energy"]) < 1e-6
+    assert restart["iterations"] < pw_run["iterations"]
+    print(f"pw.x iterations: {pw_run['iterations']} from its own start, {restart['iterations']} from the file")
