@@ -14,6 +14,7 @@ from deepcharge.geometry.fft_sizes import fft_friendly_size
 from deepcharge.infer.predictor import Predictor
 from deepcharge.io import output_format
 from deepcharge.io.chgcar import Augmentation, write_chgcar_blocks
+from deepcharge.io.qe import check_grid, write_qe, write_target
 from deepcharge.snapshot import Snapshot
 
 
@@ -33,6 +34,19 @@ def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: O
     raise DeepChargeError(f"{snapshot.source}: carries no grid; give --grid NX NY NZ or --spacing H (Å)")
 
 
+def output_grid(snapshot: Snapshot, output: str, grid: Optional[Sequence[int]], spacing: Optional[float],
+                ecutrho: Optional[float] = None):
+    """The grid to predict ``snapshot`` on for ``output``: as :func:`grid_shape_for`, except that QE's
+    charge-density.dat takes QE's FFT grid for the cut-off ``ecutrho`` (Ry; else its data-file-schema.xml's)
+    unless ``grid`` or ``spacing`` is given, and must hold its G vectors."""
+    if output_format(output).name != "qe":
+        return grid_shape_for(snapshot, grid, spacing)
+    target = write_target(output, snapshot, ecutrho)
+    shape = grid_shape_for(snapshot, grid, spacing) if grid or spacing else target.grid
+    check_grid(output, shape, target)
+    return shape
+
+
 def check_writable(output: str):
     """Fail before the expensive work when the output cannot be written (or no writer takes its name)."""
     output_format(output)
@@ -50,10 +64,11 @@ def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
 
 
 def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-               augmentation: Optional[Augmentation] = None):
+               augmentation: Optional[Augmentation] = None, ecutrho: Optional[float] = None):
     """Write values on the grid ``shape`` that arrive in consecutive ``blocks``, in the order of the format the
     name chooses (streamed where its writer takes blocks, as the CHGCAR's does; else assembled first),
-    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid."""
+    atomically; ``augmentation`` (a CHGCAR output only) goes after the grid; ``ecutrho`` (Ry) is the cut-off
+    of QE's charge-density.dat (else its data-file-schema.xml's)."""
     fmt = output_format(output)
     if augmentation is not None:
         write_chgcar_blocks(output, structure, shape, blocks, augmentation=augmentation)
@@ -61,7 +76,10 @@ def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndar
         fmt.write_blocks(output, structure, shape, blocks)
     else:
         structure.density = np.concatenate(list(blocks)).reshape(shape, order=fmt.order)
-        fmt.write(output, structure)
+        if ecutrho is None:
+            fmt.write(output, structure)
+        else:
+            write_qe(output, structure, ecutrho)
 
 
 def grid_values(predictor: Predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:
