@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="structure format: an ASE name (extxyz, vasp, lammps-data, ...) or a dpdata one "
                               "(lammps/dump, lammps/lmp, deepmd/npy, ...; LAMMPS types map to the model's type_map)")
     predict.add_argument("-o", "--output", required=True,
-                         help="OUT.CHGCAR (VASP layout), OUT.cube or OUT.xsf, each also .gz; several frames give "
+                         help="OUT.CHGCAR (VASP layout), OUT.cube or OUT.xsf, each also .gz, or "
+                              "DIR/PREFIX.save/charge-density.dat (Quantum ESPRESSO); several frames give "
                               "OUT_<frame>.CHGCAR, ...")
     conserve = predict.add_mutually_exclusive_group()
     conserve.add_argument("--electrons", type=float, metavar="N",
@@ -154,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--augmentation-from", metavar="CHGCAR",
                          help="write the PAW augmentation occupancies of this VASP CHGCAR of the same atoms after the "
                               "predicted grid (and its magnetisation, for a spin-polarised one), for ICHARG = 1")
+    predict.add_argument("--ecutrho", type=float, metavar="RY",
+                         help="cut-off (Ry) of a QE PREFIX.save/charge-density.dat output, for startingpot='file' "
+                              "(default: the ecutrho of the data-file-schema.xml beside it); predicted on QE's FFT "
+                              "grid unless --grid or --spacing")
 
     devi = command("model-devi", "an ensemble's mean density and deviation on grids, as dp model-devi",
                    [grid, device, reads])
@@ -251,7 +256,7 @@ def _test(args):
 def _predict(args):
     from deepcharge.entrypoints.predict import run_predict
     run_predict(args.model, args.structure, args.output, args.grid, args.spacing, args.device, args.fmt,
-                args.electrons, args.conserve_electrons, args.augmentation_from)
+                args.electrons, args.conserve_electrons, args.augmentation_from, args.ecutrho)
 
 
 def _model_devi(args):

@@ -493,7 +493,8 @@ def test_output_name_chooses_the_writer(tmp_path, name, kind):
 @pytest.mark.parametrize("name", ["rho.vasp", "rho.dat", "rho.xyz.gz"])
 def test_output_name_no_writer_takes_is_refused_first(workdir, capsys, name):
     with pytest.raises(DeepChargeError, match=f"{name}: no density writer for this name; name the output "
-                                              r"\*CHGCAR\*.*\*.cube, \*.cub .*\*.xsf \(XCrySDen XSF\); each also .gz"):
+                                              r"\*CHGCAR\*.*\*.cube, \*.cub .*\*.xsf \(XCrySDen XSF\); "
+                                              r".*charge-density\*.dat \(Quantum ESPRESSO.*\); each also .gz"):
         write_density(name, small_snapshot())
     # before any work: the model file does not even exist
     assert main(["predict", "-m", "absent.pth", "-s", "absent.vasp", "-o", name]) == 1

@@ -14,7 +14,7 @@ from deepcharge.analysis.electrons import rescale_factor
 from deepcharge.data.systems import load_frames
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.density_predictor import DensityPredictor
-from deepcharge.infer.grid import bare_structure, check_writable, grid_shape_for, grid_values, spooled, write_grid
+from deepcharge.infer.grid import bare_structure, check_writable, grid_values, output_grid, spooled, write_grid
 from deepcharge.io import output_format
 from deepcharge.io.chgcar import Augmentation, check_augmentation_fits, read_augmentation
 from deepcharge.io.formats import density_format
@@ -27,29 +27,35 @@ log = logging.getLogger("deepcharge")
 
 def run_predict(model: str, structure: str, output: str, grid=None, spacing=None, device: str = "auto",
                 fmt: Optional[str] = None, electrons: Optional[float] = None, conserve: bool = False,
-                augmentation_from: Optional[str] = None) -> List[dict]:
+                augmentation_from: Optional[str] = None, ecutrho: Optional[float] = None) -> List[dict]:
     """Predict the density of every structure ``structure`` holds on a grid; write one file per frame
     (``output`` itself for a single frame, else ``<name>_<frame>.<suffixes>``; format from the name).
 
     ``electrons`` N, or ``conserve`` (N from the training data's electrons per atom of each species):
     the density is rescaled to integrate to N; the raw integral is reported beside it. ``augmentation_from``:
     a VASP CHGCAR of the same atoms whose augmentation occupancies (and magnetisation, when it has one) are
-    written after the predicted grid, for VASP's ICHARG = 1.
+    written after the predicted grid, for VASP's ICHARG = 1. ``ecutrho``: the cut-off (Ry) of a QE
+    charge-density.dat output (else that of the data-file-schema.xml beside it).
     """
     check_writable(output)
     augmentation = augmentation_source(augmentation_from, output)
+    if ecutrho is not None and output_format(output).name != "qe":
+        raise DeepChargeError(f"{output}: --ecutrho is the cut-off of QE's charge-density.dat; name the output "
+                              f"{density_format('qe').patterns}")
     predictor = DensityPredictor(model, distributed.setup(device))
     if predictor.density_block != "total" and (electrons is not None or conserve):
         raise DeepChargeError(f"{model} predicts the {predictor.density_block} density (spin up minus down), "
                               f"whose integral is a magnetic moment, not an electron count: drop "
                               f"--electrons/--conserve-electrons")
     frames = load_frames(structure, fmt, predictor.type_map)
+    outputs = numbered_names(output, len(frames))
+    shapes = [output_grid(frame, path, grid, spacing, ecutrho) for frame, path in zip(frames, outputs)]
     if augmentation is not None:
-        for frame in frames:
-            check_augmentation_fits(augmentation, frame, grid_shape_for(frame, grid, spacing))
+        for frame, shape in zip(frames, shapes):
+            check_augmentation_fits(augmentation, frame, shape)
     targets = [predictor.target_electrons(frame, electrons, conserve) for frame in frames]
-    return [predict_frame(predictor, frame, path, grid, spacing, target, augmentation)
-            for frame, path, target in zip(frames, numbered_names(output, len(frames)), targets)]
+    return [predict_frame(predictor, frame, path, shape, target, augmentation, ecutrho)
+            for frame, path, shape, target in zip(frames, outputs, shapes, targets)]
 
 
 def augmentation_source(path: Optional[str], output: str) -> Optional[Augmentation]:
@@ -62,12 +68,13 @@ def augmentation_source(path: Optional[str], output: str) -> Optional[Augmentati
     return read_augmentation(path, current_read_options().species)
 
 
-def predict_frame(predictor: DensityPredictor, snapshot: Snapshot, output: str, grid=None, spacing=None,
-                  electrons: Optional[float] = None, augmentation: Optional[Augmentation] = None) -> dict:
-    """Predict one structure's density and write it chunk by chunk as it is computed (a density rescaled to
-    ``electrons`` waits in a temporary file until its integral is known); ``augmentation`` goes after a CHGCAR's
-    grid. Under torchrun every rank computes its share and rank 0 writes; the other ranks return {}."""
-    shape = grid_shape_for(snapshot, grid, spacing)
+def predict_frame(predictor: DensityPredictor, snapshot: Snapshot, output: str, shape,
+                  electrons: Optional[float] = None, augmentation: Optional[Augmentation] = None,
+                  ecutrho: Optional[float] = None) -> dict:
+    """Predict one structure's density on the grid ``shape`` and write it chunk by chunk as it is computed (a
+    density rescaled to ``electrons`` waits in a temporary file until its integral is known); ``augmentation``
+    goes after a CHGCAR's grid; ``ecutrho`` is a QE output's cut-off. Under torchrun every rank computes its share
+    and rank 0 writes; the other ranks return {}."""
     structure = bare_structure(snapshot, output)
     comment = title(predictor, structure)
     start = time.perf_counter()
@@ -79,9 +86,9 @@ def predict_frame(predictor: DensityPredictor, snapshot: Snapshot, output: str, 
     integral = RunningIntegral(shape, structure.volume)
     values = integral.over(with_progress(values, integral.points))
     if electrons is None:
-        write_grid(output, structure, shape, values, augmentation, comment)
+        write_grid(output, structure, shape, values, augmentation, comment, ecutrho)
     else:
-        write_rescaled(output, structure, shape, values, integral, electrons, augmentation)
+        write_rescaled(output, structure, shape, values, integral, electrons, augmentation, ecutrho)
     return {**frame_summary(output, shape, time.perf_counter() - start, integral.electrons, electrons,
                             predictor.density_block),
             "extrapolation": predictor.extrapolation(snapshot)}
@@ -122,7 +129,8 @@ def with_progress(blocks: Iterable[np.ndarray], points: int) -> Iterator[np.ndar
 
 
 def write_rescaled(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-                   integral: RunningIntegral, electrons: float, augmentation: Optional[Augmentation] = None):
+                   integral: RunningIntegral, electrons: float, augmentation: Optional[Augmentation] = None,
+                   ecutrho: Optional[float] = None):
     """Write ``blocks`` scaled to integrate to ``electrons``: they wait in a temporary file beside ``output``
     (8 bytes a grid point) while ``integral`` sums them, then go to the writer a chunk at a time."""
     with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(output))) as spool:
@@ -130,7 +138,8 @@ def write_rescaled(output: str, structure: Snapshot, shape, blocks: Iterable[np.
             spool.write(values.tobytes())
         spool.seek(0)
         scale = rescale_factor(integral.electrons, electrons, output)
-        write_grid(output, structure, shape, (values * scale for values in spooled(spool)), augmentation)
+        write_grid(output, structure, shape, (values * scale for values in spooled(spool)), augmentation,
+                   ecutrho=ecutrho)
 
 
 def frame_summary(output: str, shape, seconds: float, raw: float, electrons: Optional[float],

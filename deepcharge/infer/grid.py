@@ -10,23 +10,11 @@ import numpy as np
 from deepcharge import distributed
 from deepcharge.chunks import SPOOL_CHUNK
 from deepcharge.errors import DeepChargeError
+from deepcharge.geometry.fft_sizes import fft_friendly_size
 from deepcharge.io import output_format
 from deepcharge.io.chgcar import Augmentation, write_chgcar_blocks
+from deepcharge.io.qe import check_grid, write_qe, write_target
 from deepcharge.snapshot import Snapshot
-
-
-def fft_friendly_size(minimum: int) -> int:
-    """The smallest n ≥ ``minimum`` whose only prime factors are 2, 3 and 5 (grid sizes FFTs handle fast, the kind
-    plane-wave codes choose: VASP, Quantum ESPRESSO)."""
-    size = max(1, minimum)
-    while True:
-        rest = size
-        for factor in (2, 3, 5):
-            while rest % factor == 0:
-                rest //= factor
-        if rest == 1:
-            return size
-        size += 1
 
 
 def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: Optional[float]):
@@ -43,6 +31,19 @@ def grid_shape_for(snapshot: Snapshot, grid: Optional[Sequence[int]], spacing: O
     if snapshot.grid_shape:
         return snapshot.grid_shape
     raise DeepChargeError(f"{snapshot.source}: carries no grid; give --grid NX NY NZ or --spacing H (Å)")
+
+
+def output_grid(snapshot: Snapshot, output: str, grid: Optional[Sequence[int]], spacing: Optional[float],
+                ecutrho: Optional[float] = None):
+    """The grid to predict ``snapshot`` on for ``output``: as :func:`grid_shape_for`, except that QE's
+    charge-density.dat takes QE's FFT grid for the cut-off ``ecutrho`` (Ry; else its data-file-schema.xml's)
+    unless ``grid`` or ``spacing`` is given, and must hold its G vectors."""
+    if output_format(output).name != "qe":
+        return grid_shape_for(snapshot, grid, spacing)
+    target = write_target(output, snapshot, ecutrho)
+    shape = grid_shape_for(snapshot, grid, spacing) if grid or spacing else target.grid
+    check_grid(output, shape, target)
+    return shape
 
 
 def check_writable(output: str):
@@ -62,11 +63,13 @@ def bare_structure(snapshot: Snapshot, output: str) -> Snapshot:
 
 
 def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndarray],
-               augmentation: Optional[Augmentation] = None, comment: Optional[str] = None):
+               augmentation: Optional[Augmentation] = None, comment: Optional[str] = None,
+               ecutrho: Optional[float] = None):
     """Write values on the grid ``shape`` that arrive in consecutive ``blocks``, in the order of the format the
     name chooses (streamed where its writer takes blocks, as the CHGCAR's does; else assembled first),
     atomically; ``augmentation`` (a CHGCAR output only) goes after the grid; ``comment`` replaces the writer's
-    own title line."""
+    own title line; ``ecutrho`` (Ry) is the cut-off of QE's charge-density.dat (else its
+    data-file-schema.xml's)."""
     fmt = output_format(output)
     if augmentation is not None:
         write_chgcar_blocks(output, structure, shape, blocks, comment=comment, augmentation=augmentation)
@@ -74,7 +77,10 @@ def write_grid(output: str, structure: Snapshot, shape, blocks: Iterable[np.ndar
         fmt.write_blocks(output, structure, shape, blocks, comment=comment)
     else:
         structure.density = np.concatenate(list(blocks)).reshape(shape, order=fmt.order)
-        fmt.write(output, structure, comment=comment)
+        if fmt.name == "qe":  # a binary file of coefficients: no title, a cut-off
+            write_qe(output, structure, ecutrho)
+        else:
+            fmt.write(output, structure, comment=comment)
 
 
 def grid_values(predictor, snapshot: Snapshot, shape, order: str) -> Iterator[np.ndarray]:

@@ -1,9 +1,9 @@
 """Reading and writing densities and structures, whatever the file kind.
 
 Density files: the formats of :data:`deepcharge.io.formats.FORMATS` (the VASP CHGCAR layout, Gaussian cube,
-XCrySDen XSF), plain or gzip. Anything else ASE can read is accepted as a bare structure. A VASP file that holds
-no density (a LOCPOT, an ELFCAR: :data:`deepcharge.io.chgcar.NOT_DENSITIES`) is read for its structure and
-grid, never as a density.
+XCrySDen XSF, Quantum ESPRESSO's charge-density.dat), plain or gzip. Anything else ASE can read is accepted as a
+bare structure. A VASP file that holds no density (a LOCPOT, an ELFCAR: :data:`deepcharge.io.chgcar.NOT_DENSITIES`)
+is read for its structure and grid, never as a density.
 """
 
 import os

@@ -12,7 +12,7 @@ import zlib
 from typing import Callable, NamedTuple, Optional, TextIO
 
 from deepcharge.errors import DeepChargeError, FileFormatError
-from deepcharge.io import chgcar, cube, xsf
+from deepcharge.io import chgcar, cube, qe, xsf
 from deepcharge.io.files import open_text
 from deepcharge.reading import ReadOptions
 from deepcharge.snapshot import Snapshot
@@ -91,6 +91,11 @@ def _sniff_xsf(stream: TextIO) -> bool:
     return second[0].upper() in xsf.OPENING_KEYWORDS | {"PRIMCOORD", "CONVVEC"}
 
 
+def _sniff_qe(stream: TextIO) -> bool:
+    """The binary start of QE's charge-density.dat, read from the bytes under the text stream."""
+    return qe.looks_like_charge_density(stream.buffer.read(24))
+
+
 def _read_chgcar(path, block: str, options: ReadOptions) -> Snapshot:
     return chgcar.read_chgcar(path, block=block, symbols=options.species)
 
@@ -115,6 +120,9 @@ FORMATS = [
                   re.compile(r"\.xsf$", re.IGNORECASE), _sniff_xsf,
                   _one_block(lambda path, options: xsf.read_xsf(path, options.xsf_unit), "an XSF file is read for"),
                   xsf.write_xsf, order="F"),
+    DensityFormat("qe", "Quantum ESPRESSO charge-density.dat", "DIR/PREFIX.save/*charge-density*.dat",
+                  re.compile(r"charge-density.*\.dat$"), re.compile(r"[._-]?charge-density\.dat$"), _sniff_qe,
+                  lambda path, block, options: qe.read_qe(path, block), qe.write_qe),
 ]
 
 _GZ = re.compile(r"\.gz$", re.IGNORECASE)
@@ -125,7 +133,7 @@ def _bare_name(path) -> str:
 
 
 def density_format(name: str) -> DensityFormat:
-    """The row of the table named ``name`` ("chgcar", "cube", "xsf")."""
+    """The row of the table named ``name`` ("chgcar", "cube", "xsf", "qe")."""
     return next(fmt for fmt in FORMATS if fmt.name == name)
 
 
