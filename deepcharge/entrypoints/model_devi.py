@@ -8,7 +8,7 @@ several structures (or frames) number them in order: ``rho_mean_0.CHGCAR``, ``rh
 import logging
 import os
 import tempfile
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -38,11 +38,7 @@ def run_model_devi(models: List[str], structures: List[str], output: str, grid=N
     if len(models) < 2:
         raise DeepChargeError(f"-m: give at least two models (got {len(models)}); one model has no deviation")
     check_writable(output)
-    predictors = [Predictor.from_file(model, device) for model in models]
-    for model, predictor in zip(models[1:], predictors[1:]):
-        if predictor.type_map != predictors[0].type_map:
-            raise DeepChargeError(f"{model}: type_map {predictor.type_map} differs from {models[0]}'s "
-                                  f"{predictors[0].type_map}; an ensemble's models must share one type_map")
+    predictors = load_ensemble(models, device)
     frames = []
     for structure in structures:
         found = load_frames(structure, fmt, predictors[0].type_map)
@@ -60,19 +56,35 @@ def run_model_devi(models: List[str], structures: List[str], output: str, grid=N
     return rows
 
 
+def load_ensemble(models: List[str], device: str = "auto") -> List[Predictor]:
+    """The frozen ``models`` of one ensemble; an error when they do not share one type_map."""
+    predictors = [Predictor.from_file(model, device) for model in models]
+    for model, predictor in zip(models[1:], predictors[1:]):
+        if predictor.type_map != predictors[0].type_map:
+            raise DeepChargeError(f"{model}: type_map {predictor.type_map} differs from {models[0]}'s "
+                                  f"{predictors[0].type_map}; an ensemble's models must share one type_map")
+    return predictors
+
+
+def ensemble_chunks(predictors: List[Predictor], snapshot: Snapshot, shape, order: str = "C"
+                    ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """(mean, σ) over the models, σ with ddof 0, in consecutive chunks of the grid ``shape`` (``order`` as
+    :meth:`Predictor.iter_grid`'s)."""
+    for results in zip(*(predictor.iter_grid(snapshot, shape, order=order) for predictor in predictors)):
+        values = np.stack([values for _, values in results])
+        yield values.mean(axis=0), values.std(axis=0)
+
+
 def deviation_files(predictors: List[Predictor], snapshot: Snapshot, mean_output: str, devi_output: str,
                     grid=None, spacing=None) -> dict:
     """Write the ensemble mean and deviation of one structure's grid, computed chunk by chunk with every model;
     the deviation waits in a temporary file while the mean is written. Returns its table row."""
     shape = grid_shape_for(snapshot, grid, spacing)
-    order = output_format(mean_output).order
-    chunks = zip(*(predictor.iter_grid(snapshot, shape, order=order) for predictor in predictors))
+    chunks = ensemble_chunks(predictors, snapshot, shape, output_format(mean_output).order)
     totals = {"max": 0.0, "min": np.inf, "devi": 0.0, "mean": 0.0}
 
     def mean_blocks(spool) -> Iterator[np.ndarray]:
-        for results in chunks:
-            values = np.stack([values for _, values in results])
-            mean, devi = values.mean(axis=0), values.std(axis=0)
+        for mean, devi in chunks:
             totals.update(max=max(totals["max"], devi.max()), min=min(totals["min"], devi.min()),
                           devi=totals["devi"] + devi.sum(), mean=totals["mean"] + mean.sum())
             spool.write(devi.tobytes())
