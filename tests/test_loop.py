@@ -20,7 +20,7 @@ from deepcharge.cli import main
 from deepcharge.errors import DeepChargeError
 from deepcharge.interfaces.gpaw import gpaw_python
 from deepcharge.io import read_density
-from deepcharge.loop.config import LoopInput
+from deepcharge.loop.config import LoopInput, load_loop_input
 from deepcharge.loop.explore import explore_candidates, perturbed
 from deepcharge.loop.select import select_candidates, selection_summary
 from deepcharge.snapshot import Snapshot
@@ -208,6 +208,19 @@ def test_loop_input_keys_are_checked(workdir, capsys):
     params["label"] = {"type": "vasp"}
     param.write_text(json.dumps(params))
     run_failing(capsys, ["loop", str(param)], "vasp")
+
+
+def test_trajectory_frames_and_their_species_are_read_before_any_work(workdir, capsys):
+    frames = [ase.build.bulk("Si", "diamond", a=5.431 + 0.01 * number) for number in range(3)]
+    ase.io.write(workdir / "md.extxyz", frames, format="extxyz")
+    param = loop_input(workdir, {"type": "command", "command": "true", "output": "CHGCAR"},
+                       explore={"trajectories": {"files": "md.extxyz", "stride": 2}})
+    loop = load_loop_input(param)
+    assert [origin for origin, _ in loop.frames] == [f"{workdir / 'md.extxyz'}[{n}]" for n in (0, 2)]
+    assert loop.frames[1][1].cell[0, 1] == pytest.approx(frames[2].cell[0, 1])
+    ase.io.write(workdir / "md.extxyz", ase.build.bulk("Ge", "diamond", a=5.66), format="extxyz")
+    run_failing(capsys, ["loop", str(param)], "explore.trajectories.files", "md.extxyz holds Ge", "type_map ['Si']")
+    assert not (workdir / "iter.000000").exists()
 
 
 def test_selection_takes_the_largest_measures_between_the_trust_levels():
