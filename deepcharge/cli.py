@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("INPUT", help="input file (JSON or YAML) with sections model, learning_rate, loss, training")
     group = train.add_mutually_exclusive_group()
     group.add_argument("-r", "--restart", metavar="CKPT", help="continue a run from its checkpoint")
-    group.add_argument("-i", "--init-model", metavar="CKPT", help="start from a checkpoint's weights")
+    group.add_argument("-i", "--init-model", metavar="CKPT",
+                       help="start from a checkpoint's weights; an ensemble's run directory starts each member "
+                            "from its own member_<i>/")
     train.add_argument("-o", "--output", default="out.json", help="normalised input written here")
 
     freeze = command("freeze", "checkpoint → self-contained TorchScript model file")
@@ -221,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("-t", "--type-map", nargs="+", required=True, help="element symbols, e.g. O H")
     stat.add_argument("-n", "--numb-points", type=int, default=-1, help="random grid points per file; -1 takes all")
 
+    loop = command("loop", "concurrent learning as DP-GEN's run: train an ensemble, explore structures, label the "
+                           "ones its σ picks with DFT, repeat (a rerun continues a stopped loop)", [device])
+    loop.add_argument("INPUT", help="loop input (JSON or YAML): train, init_data, explore, select, label, iterations "
+                                    "(`deepcharge doc-loop-input` lists every key); runs in the current directory")
+
     plot = command("plot", "learning curves (lcurve.out) or parity plots (test -d files) as PNG")
     plot.add_argument("FILES", nargs="+", help="lcurve.out files, or detail files written by `test -d`")
     plot.add_argument("-o", "--output", default="plot.png", help="image file")
@@ -228,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     doc = command("doc-train-input", "every input key with its type, default and meaning")
     doc.add_argument("--out-type", choices=["rst", "json", "json_schema"], default="rst",
                      help="rst (text), json (the keys as dargs encodes them) or json_schema, as dp doc-train-input")
+    doc_loop = command("doc-loop-input", "every key of the loop input with its type, default and meaning")
+    doc_loop.add_argument("--out-type", choices=["rst", "json", "json_schema"], default="rst",
+                          help="rst (text), json (the keys as dargs encodes them) or json_schema")
     return parser
 
 
@@ -300,6 +310,11 @@ def _neighbor_stat(args):
     run_neighbor_stat(args.system, args.rcut, args.type_map, args.numb_points)
 
 
+def _loop(args):
+    from deepcharge.loop.run import run_loop
+    run_loop(args.INPUT, args.device)
+
+
 def _plot(args):
     from deepcharge.analysis.plots import plot_files
     plot_files(args.FILES, args.output)
@@ -310,9 +325,15 @@ def _doc_train_input(args):
     print(doc_train_input(args.out_type))
 
 
+def _doc_loop_input(args):
+    from deepcharge.loop.config import doc_loop_input
+    print(doc_loop_input(args.out_type))
+
+
 COMMANDS = {"train": _train, "freeze": _freeze, "compress": _compress, "test": _test, "predict": _predict,
             "model-devi": _model_devi, "compare": _compare, "info": _info, "convert": _convert,
-            "neighbor-stat": _neighbor_stat, "plot": _plot, "doc-train-input": _doc_train_input}
+            "neighbor-stat": _neighbor_stat, "loop": _loop, "plot": _plot, "doc-train-input": _doc_train_input,
+            "doc-loop-input": _doc_loop_input}
 
 
 def dispatch(args: argparse.Namespace):

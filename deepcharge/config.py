@@ -412,13 +412,19 @@ def train_args() -> Argument:
 def doc_train_input(out_type: str = "rst") -> str:
     """Documentation of every key, from the schema, as ``dp doc-train-input`` gives it: ``rst`` (text),
     ``json`` (dargs' encoding of the arguments) or ``json_schema`` (a JSON Schema of the input file)."""
-    sections = [model_args(), learning_rate_args(), loss_args(), training_args()]
+    return doc_input([model_args(), learning_rate_args(), loss_args(), training_args()], out_type,
+                     "A deepcharge input file.")
+
+
+def doc_input(sections: list, out_type: str, doc: str) -> str:
+    """Documentation of an input file's ``sections`` as ``rst``, ``json`` or ``json_schema`` (see
+    :func:`doc_train_input`); ``doc`` describes the whole file in the JSON Schema."""
     if out_type == "rst":
         return "\n".join(arg.gen_doc(make_anchor=False) for arg in sections)
     if out_type == "json":
         return json.dumps(sections, cls=ArgumentEncoder)
     if out_type == "json_schema":
-        return json.dumps(generate_json_schema(Argument("input", dict, sections, doc="A deepcharge input file.")))
+        return json.dumps(generate_json_schema(Argument("input", dict, sections, doc=doc)))
     raise DeepChargeError(f"--out-type {out_type}: expected rst, json or json_schema")
 
 
@@ -428,8 +434,8 @@ def model_range(model: dict) -> float:
     return float(model["descriptor"]["rcut"] if "descriptor" in model else model["cutoff"])
 
 
-def load_input_file(path) -> dict:
-    """Read a JSON or YAML input file, with errors that name the file and line."""
+def load_input_file(path, sections: str = "model, learning_rate, loss, training") -> dict:
+    """Read a JSON or YAML input file (a mapping of ``sections``), with errors that name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise DeepChargeError(f"{path}: no such input file")
@@ -446,7 +452,7 @@ def load_input_file(path) -> dict:
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
         raise DeepChargeError(f"{path}: {where}invalid YAML ({getattr(err, 'problem', err)})") from None
     if not isinstance(data, dict):
-        raise DeepChargeError(f"{path}: expected a mapping with sections model, learning_rate, loss, training")
+        raise DeepChargeError(f"{path}: expected a mapping with sections {sections}")
     return data
 
 
@@ -485,7 +491,14 @@ def _key_places(argument: Argument, prefix: str = "") -> dict:
 
 def normalize(data: dict, source: str = "input") -> dict:
     """Validate ``data`` against the schema and return it with every default filled in."""
-    schema = train_args()
+    normalized = checked_input(train_args(), data, source)
+    _check_consistency(normalized, source)
+    return normalized
+
+
+def checked_input(schema: Argument, data: dict, source: str) -> dict:
+    """``data`` validated against ``schema`` (unknown keys rejected) with every default filled in; an error names
+    the key and ``source``."""
     try:
         normalized = schema.normalize_value(data, trim_pattern="_*")
         # dargs inserts an optional section's default ({}) without filling it: a second pass does
@@ -493,7 +506,6 @@ def normalize(data: dict, source: str = "input") -> dict:
         schema.check_value(normalized, strict=True)
     except Exception as err:  # dargs raises ArgumentKeyError/ArgumentTypeError/ArgumentValueError
         raise DeepChargeError(f"{source}: {_explain(err, schema, data)}") from None
-    _check_consistency(normalized, source)
     return normalized
 
 

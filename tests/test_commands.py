@@ -95,8 +95,8 @@ def minimal_arguments():
     """Each subcommand with the arguments it requires."""
     return {"train": ["in.json"], "freeze": [], "compress": [], "test": ["-s", "a"], "predict": ["-s", "a", "-o", "b"],
             "model-devi": ["-m", "a", "-s", "b", "-o", "c"], "compare": ["-m", "a", "-s", "b"], "info": ["a"],
-            "convert": ["a", "-o", "b"], "neighbor-stat": ["-s", "a", "-r", "4", "-t", "Si"], "plot": ["a"],
-            "doc-train-input": []}
+            "convert": ["a", "-o", "b"], "neighbor-stat": ["-s", "a", "-r", "4", "-t", "Si"], "loop": ["param.json"],
+            "plot": ["a"], "doc-train-input": [], "doc-loop-input": []}
 
 
 def test_log_options_on_every_subcommand_before_or_after_its_name():

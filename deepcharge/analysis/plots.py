@@ -218,6 +218,41 @@ def plot_accuracy_speed(studies: Dict[str, List[dict]], output):
     _save(fig, output)
 
 
+def plot_loop(errors: Dict[str, List[Tuple[int, float]]], measures: List[Tuple[int, float, bool]],
+              trust: Tuple[float, float], output):
+    """A concurrent-learning loop by iteration: ε_mae (%) on each test file (``errors``: label → (iteration,
+    ε)), and every candidate's σ measure (``measures``: (iteration, measure, chosen)) between the trust levels."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2 if errors else 1, figsize=(10 if errors else 5.5, 4), squeeze=False,
+                             constrained_layout=True)
+    if errors:
+        for label, points in errors.items():
+            if points:
+                axes[0, 0].plot(*zip(*points), "o-", label=label)
+        axes[0, 0].set_ylabel("ε_mae (%), mean of the models")
+        axes[0, 0].legend(fontsize=8)
+    sigma = axes[0, -1]
+    for chosen, style in ((False, {"facecolors": "none", "edgecolors": "C0"}), (True, {"color": "C3"})):
+        points = [(iteration, value) for iteration, value, picked in measures if picked == chosen]
+        if points:
+            sigma.scatter(*zip(*points), s=16, label="chosen" if chosen else "not chosen", **style)
+    values = [value for _, value, _ in measures]
+    for level, name in zip(trust, ("trust_lo", "trust_hi")):
+        sigma.axhline(level, color="0.4", linestyle="--" if name == "trust_lo" else ":", linewidth=1, label=name)
+    if values and min(values) > 0:  # log scale, the candidates in view with the trust levels near them
+        shown = values + [level for level in trust if min(values) / 10 < level < max(values) * 10]
+        sigma.set_yscale("log")
+        _plain_log_ticks(sigma)
+        sigma.set_ylim(min(shown) / 1.5, max(shown) * 1.5)
+    sigma.set_ylabel("σ measure of a candidate (e/Å³)")
+    sigma.legend(fontsize=8)
+    for ax in axes[0]:
+        ax.set_xlabel("iteration")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(True, alpha=0.3)
+    _save(fig, output)
+
+
 def plot_files(files: List[str], output: str):
     """Learning curves or parity plots, by what the files hold (all files must be of one kind)."""
     kinds = {table_kind(f, read_columns(f)) for f in files}

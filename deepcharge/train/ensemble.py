@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 from typing import List, Optional
 
+from deepcharge.errors import DeepChargeError
 from deepcharge.utils import numbered_names
 
 # member i's seed when the input gives training.seed but no list: member 0 is then the run without ensemble
@@ -22,6 +23,22 @@ def found_members(run_dir) -> List[Path]:
     pattern = re.compile(rf"{MEMBER_PREFIX}_(\d+)$")
     found = [path for path in Path(run_dir).iterdir() if path.is_dir() and pattern.match(path.name)]
     return sorted(found, key=lambda path: int(pattern.match(path.name).group(1)))
+
+
+def member_init_models(init_model: Optional[str], members: int) -> List[Optional[str]]:
+    """Each member's ``--init-model``: an ensemble's run directory starts member i from its own ``member_<i>/``
+    (the same number of members), any other checkpoint starts them all; absolute paths (members train in their
+    own directories)."""
+    if init_model is None:
+        return [None] * members
+    path = Path(init_model).resolve()
+    found = found_members(path) if path.is_dir() and not (path / "checkpoint").is_file() else []
+    if not found:
+        return [str(path)] * members
+    if len(found) != members:
+        raise DeepChargeError(f"--init-model {init_model}: an ensemble of {len(found)} members, this input trains "
+                              f"{members}; give one member's checkpoint to start them all from it")
+    return [str(folder) for folder in found]
 
 
 def member_seeds(training: dict) -> List[Optional[int]]:

@@ -8,7 +8,13 @@ from deepcharge import distributed
 from deepcharge.errors import DeepChargeError
 from deepcharge.train.budget import restart_training_section
 from deepcharge.train.checkpoint import load_checkpoint, resolve_checkpoint
-from deepcharge.train.ensemble import is_finished, member_config, member_folders, member_seeds
+from deepcharge.train.ensemble import (
+    is_finished,
+    member_config,
+    member_folders,
+    member_init_models,
+    member_seeds,
+)
 from deepcharge.train.trainer import Trainer
 from deepcharge.utils import working_directory, write_json
 
@@ -46,7 +52,8 @@ def train_ensemble(config: dict, base_dir: Path, restart: Optional[str] = None, 
     """Train the members of ``training.ensemble`` one after another, each in ``member_<i>/`` with its own seed.
 
     ``restart`` names the checkpoint inside each member's directory: finished members are skipped, an
-    interrupted one continues, members not yet started start. Returns the run directory.
+    interrupted one continues, members not yet started start (from ``init_model``: see
+    :func:`member_init_models`). Returns the run directory.
     """
     seeds = member_seeds(config["training"])
     folders = member_folders(len(seeds))
@@ -55,20 +62,21 @@ def train_ensemble(config: dict, base_dir: Path, restart: Optional[str] = None, 
         raise DeepChargeError(f"--restart {restart}: with training.ensemble, name the checkpoint inside each "
                               f"member's directory (e.g. model.ckpt.pt) and run from the directory holding "
                               f"{folders[0]}/ ... {folders[-1]}/")
-    init_model = init_model and str(Path(init_model).resolve())  # members train in their own directories
+    init_models = member_init_models(init_model, len(folders))
     if None not in seeds:
         config["training"]["ensemble"]["seeds"] = seeds
     if distributed.is_main():
         write_json(output, config)
-    for number, (folder, seed, resume) in enumerate(zip(folders, seeds, started)):
+    for number, (folder, seed, resume, init) in enumerate(zip(folders, seeds, started, init_models)):
         member = member_config(config, seed)
         if resume and is_finished(load_checkpoint(str(folder / restart)), member["training"]):
             log.info("ensemble member %d/%d in %s/ has finished; skipped", number + 1, len(folders), folder)
             continue
         log.info("ensemble member %d/%d in %s/%s", number + 1, len(folders), folder,
                  "" if seed is None else f", seed {seed}")
+        continued, started_from = (restart, None) if resume else (None, init)
         with working_directory(folder):
-            train_config(member, base_dir, restart if resume else None, init_model, Path(output).name)
+            train_config(member, base_dir, continued, started_from, Path(output).name)
     log.info("ensemble of %d members trained; `deepcharge freeze` freezes them all", len(folders))
     return str(Path.cwd())
 
