@@ -4,7 +4,6 @@ GPAW must be importable somewhere (see ``deepcharge.interfaces.gpaw.gpaw_python`
 tests fail when it is not, unless DEEPCHARGE_SKIP_GPAW=1 is set outside CI.
 """
 
-import os
 
 import ase.build
 import numpy as np
@@ -13,10 +12,9 @@ from conftest import si64_file
 
 from deepcharge.cli import main
 from deepcharge.errors import DeepChargeError
-from deepcharge.interfaces.gpaw import gpaw_python, predict_density, run_scf
+from deepcharge.interfaces.gpaw import predict_density, run_scf
 from deepcharge.utils import working_directory
 
-SKIP_VARIABLE = "DEEPCHARGE_SKIP_GPAW"
 # two Si atoms in the (non-orthogonal) primitive cell at a low cut-off: seconds per SCF. Not Γ alone: a Γ-only
 # Si cell this small is nearly metallic and its density far from the bulk one the model learnt (Si8 at Γ: ε 3.7 %)
 PARAMETERS = {"mode": {"name": "pw", "ecut": 200}, "xc": "PBE", "kpts": {"size": [3, 3, 3]}, "gpts": [16, 16, 16],
@@ -33,17 +31,6 @@ QUICK_MODEL = {
     "training": {"training_data": {"systems": [str(si64_file(0))], "probes_per_system": 5000, "batch_size": 256},
                  "numb_steps": 5, "seed": 1, "disp_freq": 5, "save_freq": 5, "device": "cpu"},
 }
-
-
-@pytest.fixture(scope="module")
-def python():
-    """The interpreter that imports GPAW; a missing GPAW fails the tests (skips only on request, outside CI)."""
-    try:
-        return gpaw_python()
-    except DeepChargeError as err:
-        if os.environ.get(SKIP_VARIABLE) == "1" and not os.environ.get("CI"):
-            pytest.skip(f"{err} ({SKIP_VARIABLE}=1)")
-        raise
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 after kills without labelling anything twice; inputs and labellers that fail, with one message and nothing lost."""
 
 import json
-import os
 import sys
 
 import ase.build
@@ -13,12 +12,10 @@ import torch
 from ase.units import Bohr
 from conftest import Killed, si64_file, tiny_input
 from test_cli_errors import run_failing
-from test_gpaw import SKIP_VARIABLE
 
 import deepcharge.loop.label as label_module
 from deepcharge.cli import main
 from deepcharge.errors import DeepChargeError
-from deepcharge.interfaces.gpaw import gpaw_python
 from deepcharge.io import read_density
 from deepcharge.loop.config import LoopInput, load_loop_input
 from deepcharge.loop.explore import explore_candidates, perturbed
@@ -39,17 +36,6 @@ x = np.arange(10) / 10
 rho = 0.2 + 0.02 * np.cos(2 * np.pi * x)[:, None, None] * np.ones((10, 10, 10))
 ase.io.write("density.cube", atoms, data=rho)
 """
-
-
-@pytest.fixture(scope="module")
-def python():
-    """The interpreter that imports GPAW (skipped only on request, outside CI, as in test_gpaw)."""
-    try:
-        return gpaw_python()
-    except DeepChargeError as err:
-        if os.environ.get(SKIP_VARIABLE) == "1" and not os.environ.get("CI"):
-            pytest.skip(f"{err} ({SKIP_VARIABLE}=1)")
-        raise
 
 
 def loop_input(folder, label, **changes):

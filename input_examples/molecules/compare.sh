@@ -14,9 +14,5 @@ out=${RUN_DIR:-$repo/runs/molecules_compare}
 deepcharge compare -i "$example"/input{,_pseudo_atom,_schnet,_painn}.json --budget "${BUDGET:-5}" \
     -s "$example"/data/{C2H6,trans-butane,CH3CH2OH}.CHGCAR.gz -n 100000 \
     --slice-file "$example/data/trans-butane.CHGCAR.gz" --plane xy -o "$out"
-if [ -n "${COPY_TO:-}" ]; then
-    mkdir -p "$repo/$COPY_TO"
-    for name in parity error_hist slice lcurve accuracy_speed; do cp "$out/$name.png" "$repo/$COPY_TO/molecules_$name.png"; done
-    cp "$out/summary.md" "$repo/$COPY_TO/molecules_summary.md"
-fi
+if [ -n "${COPY_TO:-}" ]; then bash "$repo/input_examples/copy_comparison.sh" "$out" "$repo/$COPY_TO" molecules; fi
 echo "done: $out/summary.md and the figures beside it"

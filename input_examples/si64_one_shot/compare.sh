@@ -17,9 +17,5 @@ deepcharge compare -i "$example/input.json" "$example/input_schnet.json" "$examp
     "$example/input_atom_centred.json" \
     --budget "${BUDGET:-8}" -s "$example"/data/si64_{1,2,3,4,5}.CHGCAR.gz -n 50000 --slice-file "$example/data/si64_4.CHGCAR.gz" \
     --plane xy --position 0.125 -o "$out"
-if [ -n "${COPY_TO:-}" ]; then
-    mkdir -p "$repo/$COPY_TO"
-    for name in parity error_hist slice lcurve accuracy_speed; do cp "$out/$name.png" "$repo/$COPY_TO/si64_$name.png"; done
-    cp "$out/summary.md" "$repo/$COPY_TO/si64_summary.md"
-fi
+if [ -n "${COPY_TO:-}" ]; then bash "$repo/input_examples/copy_comparison.sh" "$out" "$repo/$COPY_TO" si64; fi
 echo "done: $out/summary.md and the figures beside it"

@@ -16,9 +16,5 @@ out=${RUN_DIR:-$repo/runs/water_compare}
 deepcharge compare -i "$example"/input{,_trainable,_schnet,_painn,_atom_centred}.json --budget "${BUDGET:-5}" \
     -s "$example"/data/water_{1,2}.CHGCAR.gz -n 50000 --slice-file "$example/data/water_1.CHGCAR.gz" \
     --plane xy --position 0.5 -o "$out"
-if [ -n "${COPY_TO:-}" ]; then
-    mkdir -p "$repo/$COPY_TO"
-    for name in parity error_hist slice lcurve accuracy_speed; do cp "$out/$name.png" "$repo/$COPY_TO/water_$name.png"; done
-    cp "$out/summary.md" "$repo/$COPY_TO/water_summary.md"
-fi
+if [ -n "${COPY_TO:-}" ]; then bash "$repo/input_examples/copy_comparison.sh" "$out" "$repo/$COPY_TO" water; fi
 echo "done: $out/summary.md and the figures beside it"
