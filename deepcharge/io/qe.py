@@ -3,7 +3,7 @@
 Layout: a Fortran unformatted sequential file, each record between two 4-byte lengths: ``gamma_only``
 (logical*4), ``ngm_g`` and ``nspin`` (int32); b1, b2, b3 (9 float64, Cartesian, bohr⁻¹, 2π included); the Miller
 indices of the G vectors (int32, 3 × ngm_g); then ρ(G) (complex128, e/bohr³), one record per block: the total,
-then up − down (non-collinear: mx, my, mz). ρ(r) = Σ_G ρ(G) e^{iG·r}, so ρ(G=0)·Ω is the electron count. A
+then up − down (non-collinear: m_x, m_y, m_z). ρ(r) = Σ_G ρ(G) e^{iG·r}, so ρ(G=0)·Ω is the electron count. A
 ``gamma_only`` file holds half the sphere (ρ(−G) = ρ(G)*). The atoms, cell, cut-off and FFT grid come from the
 ``data-file-schema.xml`` pw.x writes beside it (Hartree atomic units).
 
@@ -180,7 +180,8 @@ def _grid_values(coefficients: np.ndarray, miller: np.ndarray, shape, gamma_only
 
 def read_qe(path: PathLike, block: str = "total") -> Snapshot:
     """Read QE's charge-density.dat (plain or gzip) on the FFT grid of the data-file-schema.xml beside it, whose
-    atoms and cell it takes; ``block``: "total", "magnetization" (nspin 2) or "mx"/"my"/"mz" (non-collinear)."""
+    atoms and cell it takes; ``block``: "total", "magnetization" (nspin 2) or "magnetization_x"/"_y"/"_z"
+    (non-collinear)."""
     schema = _schema_for(path)
     density = read_charge_density(path)
     names = BLOCK_NAMES[len(density.coefficients)]
