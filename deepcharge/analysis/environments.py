@@ -53,19 +53,21 @@ class EnvironmentRanges:
         """Widen the ranges by ``snapshot``'s environments."""
         for a, partners in atom_environments(snapshot, self.radius).items():
             for b, (count, nearest) in partners.items():
-                entry = self.ranges.setdefault(a, {}).setdefault(b, {"count": [np.inf, -np.inf],
-                                                                     "nearest": [np.inf, -np.inf]})
+                entry = self._entry(a, b)
                 entry["count"] = [min(entry["count"][0], count.min()), max(entry["count"][1], count.max())]
                 found = nearest[np.isfinite(nearest)]
                 if found.size:
                     entry["nearest"] = [min(entry["nearest"][0], found.min()), max(entry["nearest"][1], found.max())]
         return self
 
+    def _entry(self, a: str, b: str) -> dict:
+        """The ranges of pair (a, b), empty (nothing seen) when new."""
+        return self.ranges.setdefault(a, {}).setdefault(b, {"count": [np.inf, -np.inf], "nearest": [np.inf, -np.inf]})
+
     def merge(self, other: "EnvironmentRanges") -> "EnvironmentRanges":
         for a, partners in other.ranges.items():
             for b, entry in partners.items():
-                mine = self.ranges.setdefault(a, {}).setdefault(b, {"count": [np.inf, -np.inf],
-                                                                    "nearest": [np.inf, -np.inf]})
+                mine = self._entry(a, b)
                 for key in ("count", "nearest"):
                     mine[key] = [min(mine[key][0], entry[key][0]), max(mine[key][1], entry[key][1])]
         return self

@@ -16,6 +16,7 @@ import numpy as np
 from deepcharge.analysis.electrons import rescale_factor
 from deepcharge.analysis.environments import EnvironmentRanges
 from deepcharge.config import model_range
+from deepcharge.data.inputs import atom_types
 from deepcharge.errors import DeepChargeError
 from deepcharge.infer.grid import grid_shape_for
 from deepcharge.infer.predictor import Predictor
@@ -114,7 +115,7 @@ class DensityPredictor:
         """``structure`` as a :class:`Snapshot` (see :func:`as_snapshot`), its species checked against the
         model's."""
         snapshot = as_snapshot(structure, type_map=self.type_map, **structure_options)
-        self.engine.structure(snapshot)  # unknown species: the command line's error
+        atom_types(snapshot, self.type_map)  # unknown species: the command line's error
         return snapshot
 
     def extrapolation(self, structure, **structure_options) -> Optional[dict]:
