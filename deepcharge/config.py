@@ -470,7 +470,8 @@ def _explain(error: Exception, schema: Argument, data: dict) -> str:
         close = difflib.get_close_matches(key, list(places), n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
         return f"unknown key `{key}`{where}{hint}"
-    return message
+    # a key of several allowed types: dargs adds a line per type it tried; the first says it all
+    return message.splitlines()[0].rstrip(":")
 
 
 def _key_places(argument: Argument, prefix: str = "") -> dict:

@@ -98,6 +98,13 @@ def test_mistyped_input_value(workdir, capsys):
     run_failing(capsys, ["train", "input.json"], "rcut")
 
 
+def test_value_of_a_key_with_several_types_is_one_line(workdir, capsys):
+    config = json.loads(tiny_input(workdir).read_text())
+    config["training"]["time_budget"] = "ten"
+    (workdir / "input.json").write_text(json.dumps(config))
+    run_failing(capsys, ["train", "input.json"], "time_budget", "<float|int|NoneType>")
+
+
 def test_invalid_yaml(workdir, capsys):
     (workdir / "input.yaml").write_text("model:\n  type_map: [Si\n")
     run_failing(capsys, ["train", "input.yaml"], "input.yaml", "line")
