@@ -220,6 +220,20 @@ def test_selection_takes_the_largest_measures_between_the_trust_levels():
     assert (summary["above_lo"], summary["above_hi"], summary["chosen"], summary["share_above_lo"]) == (4, 1, 2, 0.8)
 
 
+def test_random_pick_draws_among_the_eligible_reproducibly():
+    select = {"trust_lo": 1.0, "trust_hi": 5.0, "max_per_iter": 2, "pick": "random"}
+    measures = [0.5, 2.0, 3.0, 10.0, 4.0, 1.5, 2.5]
+    chosen = set()
+    for seed in range(20):
+        decisions = select_candidates(measures, select, np.random.default_rng(seed))
+        picked = {index for index, (taken, _) in enumerate(decisions) if taken}
+        assert len(picked) == 2 and picked <= {1, 2, 4, 5, 6}
+        assert decisions == select_candidates(measures, select, np.random.default_rng(seed))
+        assert "random draw" in decisions[min(picked)][1]
+        chosen |= picked
+    assert chosen == {1, 2, 4, 5, 6}  # not the largest measures every time
+
+
 def test_strain_keeps_fractional_positions_and_frames_are_offered_until_labelled():
     atoms = ase.build.bulk("Si", "diamond", a=5.431)
     structure = Snapshot(symbols=atoms.get_chemical_symbols(), positions=atoms.positions, cell=np.array(atoms.cell))

@@ -78,12 +78,13 @@ def run_pw(snapshot, name: str, folder: Path, args, startingpot: str = "atomic")
         sys.exit(f"{folder}/pw.out: pw.x failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
     out = done.stdout
     cpu = re.findall(r"PWSCF\s*:\s*(.+?)CPU", out)
+    accuracies = [float(x) for x in re.findall(r"estimated scf accuracy\s+<\s+(\S+) Ry", out)]
     density = read_density(folder / "out" / f"{name}.save" / "charge-density.dat")
     return {"folder": str(folder), "startingpot": startingpot, "ecutwfc_ry": args.ecutwfc, "kpts": args.kpts,
             "processes": args.np, "wall_seconds": seconds, "pw_cpu": cpu[-1].strip() if cpu else None,
             "iterations": int(re.search(r"convergence has been achieved in\s+(\d+) iterations", out).group(1)),
             "energy_ry": float(re.search(r"^!\s+total energy\s+=\s+(\S+) Ry", out, re.MULTILINE).group(1)),
-            "grid": list(density.grid_shape), "electrons": density.electrons()}
+            "grid": list(density.grid_shape), "electrons": density.electrons(), "scf_accuracy_ry": accuracies}
 
 
 def main(argv=None):

@@ -51,12 +51,14 @@ def run_test(model: str, systems: List[str], numb_points: int = 0, detail: Optio
 
 
 def _print_table(result: dict):
-    header = f"{'file':40s} {'points':>9s} {'eps_mae%':>9s} {'MAE':>10s} {'RMSE':>10s} {'N_ref':>10s} {'N_pred':>10s}"
+    header = (f"{'file':40s} {'points':>9s} {'eps_mae%':>9s} {'MAE':>10s} {'RMSE':>10s} {'N_ref':>10s} {'N_pred':>10s} "
+              f"{'E_H[δρ]':>10s}")
     print(header)
     rows = [(Path(m["file"]).name, m) for m in result["files"]] + [("overall", result["overall"])]
     for name, m in rows:
         electrons = (f"{m['electrons_ref']:10.4f} {m['electrons_pred']:10.4f}" if "electrons_ref" in m
                      else f"{'-':>10s} {'-':>10s}")
+        hartree = f"{1000 * m['hartree_error_ev']:10.4g}" if "hartree_error_ev" in m else f"{'-':>10s}"
         print(f"{name[:40]:40s} {m['points']:9d} {m['eps_mae_percent']:9.4f} {m['mae']:10.3e} {m['rmse']:10.3e} "
-              f"{electrons}")
-    print("(MAE, RMSE in e/Å³; N = integrated electrons)")
+              f"{electrons} {hartree}")
+    print("(MAE, RMSE in e/Å³; N = integrated electrons; E_H[δρ] = the error's Hartree energy in meV, all points only)")

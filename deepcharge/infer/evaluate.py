@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from deepcharge.analysis.electrons import rescale_factor
+from deepcharge.analysis.hartree import hartree_energy
 from deepcharge.analysis.metrics import DensityErrors
 from deepcharge.data.sampler import sample_grid_indices
 from deepcharge.data.systems import load_system
@@ -25,7 +26,9 @@ def sample_index(snapshot: Snapshot, numb_points: int = 0, seed: int = 0) -> np.
 
 
 def file_metrics(path: str, snapshot: Snapshot, index: np.ndarray, prediction: np.ndarray):
-    """(metrics dict, DensityErrors) of ``prediction`` at flat grid ``index`` of ``snapshot``."""
+    """(metrics dict, DensityErrors) of ``prediction`` at flat grid ``index`` of ``snapshot``; with every point of a
+    total density, also the Hartree energy of the error, ``hartree_error_ev`` (see :mod:`deepcharge.analysis.hartree`:
+    what a plane-wave SCF started from the prediction feels)."""
     reference = snapshot.density.reshape(-1)[index]
     errors = DensityErrors().add(reference, prediction)
     # the mean over (a uniform sample of) the grid times the volume: exact for all points, an estimate otherwise
@@ -33,6 +36,10 @@ def file_metrics(path: str, snapshot: Snapshot, index: np.ndarray, prediction: n
                "electrons_ref": float(reference.mean() * snapshot.volume),
                "electrons_pred": float(prediction.mean() * snapshot.volume),
                "electrons_estimated_from_sample": bool(len(index) < snapshot.density.size)}
+    if len(index) == snapshot.density.size and snapshot.block == "total":
+        # the error's Hartree energy needs the whole grid (index is then every point, in order)
+        delta = (np.asarray(prediction, dtype=float) - reference).reshape(snapshot.density.shape)
+        metrics["hartree_error_ev"] = hartree_energy(delta, snapshot.cell)
     return metrics, errors
 
 

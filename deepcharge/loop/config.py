@@ -78,9 +78,15 @@ def select_args() -> Argument:
         Argument("trust_hi", float, extra_check=lambda v: v > 0, extra_check_errmsg="must be positive",
                  doc="Upper trust level (e/Å³): candidates at or above it are rejected as probably unphysical "
                      "(the models disagree wildly); those in [trust_lo, trust_hi) are eligible."),
+        Argument("pick", str, optional=True, default="largest",
+                 extra_check=lambda v: v in ("largest", "random"),
+                 extra_check_errmsg="must be \"largest\" or \"random\"",
+                 doc="Which eligible candidates fill max_per_iter: those of the \"largest\" measure, or a "
+                     "\"random\" draw among them (seeded by explore.seed and the iteration): the baseline that "
+                     "shows what σ's choice is worth."),
         Argument("max_per_iter", int, optional=True, default=10, extra_check=lambda v: v > 0,
                  extra_check_errmsg="must be positive",
-                 doc="Labels per iteration at most: the eligible candidates of the largest measure."),
+                 doc="Labels per iteration at most (see pick)."),
     ], doc="Which candidates are labelled.")
 
 

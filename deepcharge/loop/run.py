@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
+import numpy as np
+
 from deepcharge.analysis.plots import plot_loop
 from deepcharge.data.systems import load_system, system_label
 from deepcharge.entrypoints.freeze import freeze_run
@@ -144,7 +146,8 @@ def explore_stage(loop: LoopInput, iteration: int, folder: Path, models: List[st
     ensemble = DensityEnsemble(models, device)
     select = loop.params["select"]
     measured = [deviation_measures(ensemble, candidate.structure, select) for candidate in candidates]
-    decisions = select_candidates([row["measure"] for row in measured], select)
+    draw = np.random.default_rng([loop.params["explore"]["seed"], iteration, 1])  # for pick "random"
+    decisions = select_candidates([row["measure"] for row in measured], select, draw)
     rows = [{"name": candidate.name, "origin": candidate.origin, "recipe": candidate.recipe, **row,
              "chosen": chosen, "reason": reason}
             for candidate, row, (chosen, reason) in zip(candidates, measured, decisions)]

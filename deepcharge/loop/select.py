@@ -1,6 +1,6 @@
 """Selection by the ensemble's σ: a measure per candidate, the trust levels and the cap per iteration."""
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -19,12 +19,19 @@ def deviation_measures(ensemble: DensityEnsemble, structure: Snapshot, select: d
             "grid": list(shape)}
 
 
-def select_candidates(measures: List[float], select: dict) -> List[Tuple[bool, str]]:
-    """Whether each candidate is chosen, and why: those in [trust_lo, trust_hi) are eligible, the ones of the
-    largest measure first, at most ``max_per_iter``."""
+def select_candidates(measures: List[float], select: dict, rng: Optional[np.random.Generator] = None
+                      ) -> List[Tuple[bool, str]]:
+    """Whether each candidate is chosen, and why: those in [trust_lo, trust_hi) are eligible, at most
+    ``max_per_iter`` of them chosen, the ones of the largest measure first or, with ``pick`` "random", in the
+    order of a shuffle by ``rng`` (default: seed 0)."""
     low, high, cap = select["trust_lo"], select["trust_hi"], select["max_per_iter"]
-    eligible = sorted((index for index, value in enumerate(measures) if low <= value < high),
-                      key=lambda index: -measures[index])
+    eligible = [index for index, value in enumerate(measures) if low <= value < high]
+    if select.get("pick", "largest") == "random":
+        eligible = [eligible[i] for i in (rng or np.random.default_rng(0)).permutation(len(eligible))]
+        order = "in a random draw"
+    else:
+        eligible.sort(key=lambda index: -measures[index])
+        order = "by measure"
     rank = {index: place for place, index in enumerate(eligible)}
     decisions = []
     for index, value in enumerate(measures):
@@ -34,9 +41,9 @@ def select_candidates(measures: List[float], select: dict) -> List[Tuple[bool, s
             decisions.append((False, "at or above trust_hi: rejected as probably unphysical"))
         elif rank[index] < cap:
             decisions.append((True, f"in [trust_lo, trust_hi): rank {rank[index] + 1} of {len(eligible)} eligible "
-                                    f"by measure"))
+                                    f"{order}"))
         else:
-            decisions.append((False, f"eligible, but max_per_iter ({cap}) candidates of larger measure were chosen"))
+            decisions.append((False, f"eligible, but max_per_iter ({cap}) candidates ranked before it were chosen"))
     return decisions
 
 

@@ -1,0 +1,32 @@
+"""The Hartree energy of a density error, E_H[δρ] = ½∬ δρ(r) δρ(r′) / |r − r′|: how far a start is from the
+self-consistent density as the Coulomb potential sees it. A plane-wave SCF's residual norm (pw.x's "estimated scf
+accuracy") is of this kind, and it weighs a long-wavelength error as 1/G²: a smooth error costs far more than a
+local one of the same ε_mae."""
+
+import numpy as np
+
+# e²/(4πε₀) in eV·Å (CODATA 2018)
+COULOMB_EV_ANGSTROM = 14.399645478425668
+
+
+def hartree_energy(delta: np.ndarray, cell: np.ndarray) -> float:
+    """E_H[δρ] in eV of a periodic density difference ``delta`` (e/Å³) on the full grid of ``cell`` (rows, Å):
+    2π k_e Ω Σ_{G≠0} |δρ(G)|² / G², δρ(G) the grid's Fourier coefficients. Exact for a band-limited δρ (a plane-
+    wave code's density on its FFT grid); the G = 0 term (the difference in electron count) is left out, as a
+    neutralising background does."""
+    delta = np.asarray(delta, dtype=float)
+    coefficients = np.fft.rfftn(delta) / delta.size
+    reciprocal = 2 * np.pi * np.linalg.inv(np.asarray(cell, dtype=float)).T
+    shape = delta.shape
+    frequencies = np.meshgrid(np.fft.fftfreq(shape[0], 1 / shape[0]), np.fft.fftfreq(shape[1], 1 / shape[1]),
+                              np.fft.rfftfreq(shape[2], 1 / shape[2]), indexing="ij")
+    g = np.tensordot(np.stack(frequencies, axis=-1), reciprocal, axes=1)
+    g_squared = (g**2).sum(axis=-1)
+    # rfftn keeps k ≥ 0: every coefficient but those of k = 0 and (even n) k = n/2 stands for two
+    weight = np.full(g_squared.shape, 2.0)
+    weight[..., 0] = 1.0
+    if shape[2] % 2 == 0:
+        weight[..., -1] = 1.0
+    g_squared[0, 0, 0] = np.inf
+    volume = abs(np.linalg.det(cell))
+    return float(2 * np.pi * COULOMB_EV_ANGSTROM * volume * (weight * np.abs(coefficients) ** 2 / g_squared).sum())
