@@ -56,6 +56,7 @@ def main(argv=None):
     parser.add_argument("--ecutwfc", type=float, default=20.0, help="Ry, as qe_data.py ran")
     parser.add_argument("--kpts", type=int, nargs=3, default=[2, 2, 2])
     parser.add_argument("--np", type=int, default=1)
+    parser.add_argument("--smearing", type=float, default=0.0, help="eV, as qe_data.py ran")
     args = parser.parse_args(argv)
     for name in args.names:
         print(json.dumps(start(name, args)), flush=True)

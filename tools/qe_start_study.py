@@ -93,6 +93,7 @@ def main(argv=None):
     parser.add_argument("--ecutwfc", type=float, default=20.0, help="Ry, as qe_data.py ran")
     parser.add_argument("--kpts", type=int, nargs=3, default=[2, 2, 2])
     parser.add_argument("--np", type=int, default=1)
+    parser.add_argument("--smearing", type=float, default=0.0, help="eV, as qe_data.py ran")
     parser.add_argument("--scales", type=float, nargs="*", default=[1, 0.5, 0.25, 0.1])
     parser.add_argument("--split", type=float, default=1.5, help="Å⁻¹ between model_smooth and model_sharp")
     parser.add_argument("--only", nargs="*", help="run these starts only")
