@@ -121,6 +121,7 @@ def test_two_iterations_labelled_by_gpaw_resume_after_kills_without_labelling_tw
     record = read_record(workdir, 0)
     assert [c["recipe"] for c in record["explore"]["candidates"]] == [
         {"rattle": r, "strain": s} for r in (0.03, 0.08) for s in (0.0, 0.02)]
+    assert all(set(c["extrapolation"]) >= {"atoms_outside", "share_outside"} for c in record["explore"]["candidates"])
     measures = [c["measure"] for c in record["explore"]["candidates"]]
     chosen = [c["name"] for c in record["explore"]["candidates"] if c["chosen"]]
     assert chosen == [c["name"] for c in record["explore"]["candidates"] if c["measure"] >= sorted(measures)[-2]]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import GA4, si64_file, train_ga_model
 
-from deepcharge import DeepChargeError, DensityPredictor
+from deepcharge import DeepChargeError, DensityEnsemble, DensityPredictor
 from deepcharge.analysis.environments import EnvironmentRanges
 from deepcharge.cli import main
 from deepcharge.io import read_density, write_density
@@ -44,6 +44,10 @@ def test_predictions_say_when_they_extrapolate(frozen_model, workdir, caplog):
         model.eval_grid(strained(training, 1.1), (4, 4, 4))
     (record,) = caplog.records
     assert re.match(r"strained by 1.1: 6\d of 64 atoms \(9\d %\) lie outside the environments", record.getMessage())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="deepcharge"):  # members of one training data: one warning
+        DensityEnsemble([frozen_model, frozen_model], "cpu").eval_grid(strained(training, 1.1), (4, 4, 4))
+    assert len(caplog.records) == 1
     write_density("strained.CHGCAR", Snapshot(**{**vars(strained(training, 1.1)), "density": training.density}))
     assert main(["predict", "-m", str(frozen_model), "-s", "strained.CHGCAR", "-o", "rho.cube",
                  "--grid", "4", "4", "4"]) == 0

@@ -81,6 +81,7 @@ class DensityPredictor:
         record = self.metadata.get("environments")
         self.environments = EnvironmentRanges.from_dict(record) if record else None
         self._checked = (None, None)  # the last structure checked for extrapolation, and the result
+        self.warn_extrapolation = True  # an ensemble keeps one warning for members trained on the same data
 
     @property
     def metadata(self) -> dict:
@@ -128,7 +129,7 @@ class DensityPredictor:
         key = (snapshot.positions.tobytes(), np.asarray(snapshot.cell).tobytes(), tuple(snapshot.symbols))
         if self._checked[0] != key:
             found = self.environments.outside(snapshot)
-            if found["atoms_outside"]:
+            if found["atoms_outside"] and self.warn_extrapolation:
                 log.warning("%s: %d of %d atoms (%.0f %%) lie outside the environments %s was trained on (worst: "
                             "%s); the prediction there is an extrapolation", snapshot.source or "structure",
                             found["atoms_outside"], snapshot.natoms, 100 * found["share_outside"], self.path,
@@ -207,6 +208,10 @@ class DensityEnsemble:
             if member.type_map != first.type_map:
                 raise DeepChargeError(f"{member.path}: type_map {member.type_map} differs from {first.path}'s "
                                       f"{first.type_map}; an ensemble's models must share one type_map")
+        seen = []
+        for member in self.members:  # members trained on the same data would repeat one warning
+            member.warn_extrapolation = member.metadata.get("environments") not in seen
+            seen.append(member.metadata.get("environments"))
 
     @property
     def type_map(self) -> List[str]:

@@ -1,5 +1,6 @@
 """Candidates for labelling: the loop input's structures strained and rattled, and its trajectories' frames."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, List
@@ -49,8 +50,8 @@ def explore_candidates(loop: LoopInput, iteration: int, labelled: Collection[str
                                       perturbed(structure, rattle, strain, rng)))
     found += [(origin, {}, frame) for origin, frame in loop.frames if origin not in labelled]
     width = max(6, len(str(len(found))))
-    return [Candidate(f"{number:0{width}d}", origin, recipe, structure)
-            for number, (origin, recipe, structure) in enumerate(found)]
+    return [Candidate(name, origin, recipe, dataclasses.replace(structure, source=f"candidate {name} ({origin})"))
+            for name, (origin, recipe, structure) in ((f"{n:0{width}d}", item) for n, item in enumerate(found))]
 
 
 def write_candidates(path: Path, candidates: List[Candidate]):

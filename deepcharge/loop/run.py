@@ -149,7 +149,8 @@ def explore_stage(loop: LoopInput, iteration: int, folder: Path, models: List[st
     draw = np.random.default_rng([loop.params["explore"]["seed"], iteration, 1])  # for pick "random"
     decisions = select_candidates([row["measure"] for row in measured], select, draw)
     rows = [{"name": candidate.name, "origin": candidate.origin, "recipe": candidate.recipe, **row,
-             "chosen": chosen, "reason": reason}
+             "extrapolation": ensemble.members[0].extrapolation(candidate.structure), "chosen": chosen,
+             "reason": reason}
             for candidate, row, (chosen, reason) in zip(candidates, measured, decisions)]
     summary = selection_summary([row["measure"] for row in measured], decisions, select)
     log.info("%d candidates, %d reach trust_lo, %d at or above trust_hi, %d chosen", summary["candidates"],
