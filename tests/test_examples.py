@@ -23,9 +23,10 @@ def test_loop_inputs_are_valid(path, python):  # python: GPAW labels them
     assert loop.structures and loop.test_data
 
 
-def test_the_loop_baseline_differs_from_the_loop_only_in_its_pick(python):
-    sigma, random = (load_loop_input(EXAMPLES / "si64_one_shot" / name).params
-                     for name in ("loop.json", "loop_random.json"))
+@pytest.mark.parametrize("name", ["loop", "loop_si64"])
+def test_the_loop_baseline_differs_from_the_loop_only_in_its_pick(name, python):
+    sigma, random = (load_loop_input(EXAMPLES / "si64_one_shot" / file).params
+                     for file in (f"{name}.json", f"{name}_random.json"))
     assert (sigma["select"].pop("pick"), random["select"].pop("pick")) == ("largest", "random")
     sigma.pop("_comment", None), random.pop("_comment", None)
     assert sigma == random
