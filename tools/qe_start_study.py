@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_model_devi import eps_mae  # noqa: E402
 from qe_data import run_pw  # noqa: E402
 
 from deepcharge.analysis.hartree import hartree_energy  # noqa: E402
@@ -38,10 +39,6 @@ def wave_numbers(snapshot) -> np.ndarray:
 
 def filtered(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.fft.ifftn(np.fft.fftn(values) * keep).real
-
-
-def eps_mae(start: np.ndarray, reference: np.ndarray) -> float:
-    return float(100 * np.abs(start - reference).sum() / np.abs(reference).sum())
 
 
 def write_start(folder: Path, name: str, converged: Path, values: np.ndarray) -> np.ndarray:
