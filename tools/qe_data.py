@@ -19,11 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from ase.units import Rydberg
+
 from deepcharge.io import read_density, read_structure
 
 # Debian's quantum-espresso-data: norm-conserving, so ecutrho = 4 × ecutwfc holds the density (Al's is LDA)
-RYDBERG_EV = 13.605693122994
-
 SPECIES = {"Si": ("28.086", "Si.pbe-rrkj.UPF"), "Al": ("26.982", "Al.pz-vbc.UPF")}
 
 
@@ -39,7 +39,7 @@ def pw_input(snapshot, prefix: str, ecutwfc: float, kpts, startingpot: str = "at
     rows = "\n".join(" ".join(f"{x:.10f}" for x in row) for row in snapshot.cell)
     atoms = "\n".join(f"{s} {x:.10f} {y:.10f} {z:.10f}" for s, (x, y, z) in zip(snapshot.symbols, snapshot.positions))
     kinds = "\n".join(f"{s} {SPECIES[s][0]} {SPECIES[s][1]}" for s in species)
-    occupations = (f", occupations='smearing', smearing='fd', degauss={smearing / RYDBERG_EV:.6f}" if smearing > 0
+    occupations = (f", occupations='smearing', smearing='fd', degauss={smearing / Rydberg:.6f}" if smearing > 0
                    else "")
     return f"""&control
   calculation='scf', prefix='{prefix}', outdir='./out', pseudo_dir='{pseudo_dir()}'
@@ -89,7 +89,7 @@ def run_pw(snapshot, name: str, folder: Path, args, startingpot: str = "atomic")
     electrons."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pw.in").write_text(pw_input(snapshot, name, args.ecutwfc, args.kpts, startingpot,
-                                           getattr(args, "smearing", 0.0)))
+                                           args.smearing))
     command = ["pw.x", "-in", "pw.in"]
     if args.np > 1:
         command = ["mpirun", "--allow-run-as-root", "-np", str(args.np)] + command

@@ -24,17 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_model_devi import eps_mae  # noqa: E402
 from qe_data import run_pw  # noqa: E402
 
-from deepcharge.analysis.hartree import hartree_energy  # noqa: E402
+from deepcharge.analysis.hartree import hartree_energy, wave_vectors  # noqa: E402
 from deepcharge.io import read_density  # noqa: E402
 from deepcharge.io.qe import write_qe  # noqa: E402
 
 
 def wave_numbers(snapshot) -> np.ndarray:
     """|G| (Å⁻¹) of every FFT coefficient of the snapshot's grid."""
-    shape = snapshot.density.shape
-    reciprocal = 2 * np.pi * np.linalg.inv(snapshot.cell).T
-    frequencies = np.stack(np.meshgrid(*[np.fft.fftfreq(n, 1 / n) for n in shape], indexing="ij"), axis=-1)
-    return np.linalg.norm(frequencies @ reciprocal, axis=-1)
+    return np.linalg.norm(wave_vectors(snapshot.density.shape, snapshot.cell), axis=-1)
 
 
 def filtered(values: np.ndarray, keep: np.ndarray) -> np.ndarray:

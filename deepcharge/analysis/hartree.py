@@ -9,6 +9,15 @@ import numpy as np
 COULOMB_EV_ANGSTROM = 14.399645478425668
 
 
+def wave_vectors(shape, cell: np.ndarray, half: bool = False) -> np.ndarray:
+    """G (Å⁻¹, with 2π) of every Fourier coefficient of a grid of ``shape`` on ``cell`` (rows, Å), in NumPy's FFT
+    order (…, 3); ``half``: those ``rfftn`` keeps (last axis k ≥ 0)."""
+    axes = [np.fft.fftfreq(n, 1 / n) for n in shape[:-1]]
+    axes.append(np.fft.rfftfreq(shape[-1], 1 / shape[-1]) if half else np.fft.fftfreq(shape[-1], 1 / shape[-1]))
+    reciprocal = 2 * np.pi * np.linalg.inv(np.asarray(cell, dtype=float)).T
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1) @ reciprocal
+
+
 def hartree_energy(delta: np.ndarray, cell: np.ndarray) -> float:
     """E_H[δρ] in eV of a periodic density difference ``delta`` (e/Å³) on the full grid of ``cell`` (rows, Å):
     2π k_e Ω Σ_{G≠0} |δρ(G)|² / G², δρ(G) the grid's Fourier coefficients. Exact for a band-limited δρ (a plane-
@@ -16,16 +25,11 @@ def hartree_energy(delta: np.ndarray, cell: np.ndarray) -> float:
     neutralising background does."""
     delta = np.asarray(delta, dtype=float)
     coefficients = np.fft.rfftn(delta) / delta.size
-    reciprocal = 2 * np.pi * np.linalg.inv(np.asarray(cell, dtype=float)).T
-    shape = delta.shape
-    frequencies = np.meshgrid(np.fft.fftfreq(shape[0], 1 / shape[0]), np.fft.fftfreq(shape[1], 1 / shape[1]),
-                              np.fft.rfftfreq(shape[2], 1 / shape[2]), indexing="ij")
-    g = np.tensordot(np.stack(frequencies, axis=-1), reciprocal, axes=1)
-    g_squared = (g**2).sum(axis=-1)
+    g_squared = (wave_vectors(delta.shape, cell, half=True) ** 2).sum(axis=-1)
     # rfftn keeps k ≥ 0: every coefficient but those of k = 0 and (even n) k = n/2 stands for two
     weight = np.full(g_squared.shape, 2.0)
     weight[..., 0] = 1.0
-    if shape[2] % 2 == 0:
+    if delta.shape[2] % 2 == 0:
         weight[..., -1] = 1.0
     g_squared[0, 0, 0] = np.inf
     volume = abs(np.linalg.det(cell))

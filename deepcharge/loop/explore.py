@@ -50,8 +50,12 @@ def explore_candidates(loop: LoopInput, iteration: int, labelled: Collection[str
                                       perturbed(structure, rattle, strain, rng)))
     found += [(origin, {}, frame) for origin, frame in loop.frames if origin not in labelled]
     width = max(6, len(str(len(found))))
-    return [Candidate(name, origin, recipe, dataclasses.replace(structure, source=f"candidate {name} ({origin})"))
-            for name, (origin, recipe, structure) in ((f"{n:0{width}d}", item) for n, item in enumerate(found))]
+    candidates = []
+    for number, (origin, recipe, structure) in enumerate(found):
+        name = f"{number:0{width}d}"  # messages name the candidate, not the file it was made from
+        candidates.append(Candidate(name, origin, recipe,
+                                    dataclasses.replace(structure, source=f"candidate {name} ({origin})")))
+    return candidates
 
 
 def write_candidates(path: Path, candidates: List[Candidate]):
