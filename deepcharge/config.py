@@ -263,12 +263,33 @@ def learning_rate_args():
 def loss_args():
     """The ``loss`` section."""
     return Argument("loss", dict, [], [Variant("type", [
-        Argument("mse", dict, [], doc="Mean squared error of the density (scaled by the training density's "
-                                      "variance)."),
-        Argument("mae", dict, [], doc="Mean absolute error of the density (scaled by the training density's "
-                                      "std); trains directly for ε_mae."),
+        Argument("mse", dict, hartree_args(), doc="Mean squared error of the density (scaled by the training "
+                                                  "density's variance)."),
+        Argument("mae", dict, hartree_args(), doc="Mean absolute error of the density (scaled by the training "
+                                                  "density's std); trains directly for ε_mae."),
     ], optional=True, default_tag="mse", doc="The loss function.")], optional=True, default={},
         doc="The training loss.")
+
+
+def hartree_args():
+    """The loss's optional Hartree term (:mod:`deepcharge.train.hartree_term`)."""
+    return [
+        Argument("hartree_pref", float, optional=True, default=0.0, extra_check=lambda v: v >= 0,
+                 extra_check_errmsg="must be non-negative",
+                 doc="Weight of the Hartree term: pref · E_H[δρ]/E_H₀ is added to the loss every `hartree_every` "
+                     "steps, E_H[δρ] the Coulomb energy of the model's error over a sub-grid of one training "
+                     "snapshot (the held-out slab counts as no error), E_H₀ its first value. It weighs the error's "
+                     "long-wavelength part, which a batch of scattered probes cannot see and which decides how far "
+                     "an SCF started from the prediction is from its end. 0 (default) leaves it out; it needs every "
+                     "training snapshot in memory (pool_size 0) and one process."),
+        Argument("hartree_every", int, optional=True, default=10, extra_check=lambda v: v > 0,
+                 extra_check_errmsg="must be positive", doc="Steps between two Hartree terms."),
+        Argument("hartree_stride", int, optional=True, default=2, extra_check=lambda v: v > 0,
+                 extra_check_errmsg="must be positive",
+                 doc="The sub-grid takes every stride-th grid point along each axis (the largest divisor of the "
+                     "axis's size not above it), from an offset drawn each time: its cost is 1/stride³ of a pass "
+                     "over the whole grid."),
+    ]
 
 
 def sampling_args():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import si64_file
 
-from deepcharge.analysis.hartree import COULOMB_EV_ANGSTROM, hartree_energy
+from deepcharge.analysis.hartree import COULOMB_EV_ANGSTROM, hartree_energy, hartree_gradient
 from deepcharge.cli import main
 from deepcharge.io import read_density, write_density
 
@@ -66,3 +66,16 @@ def test_test_reports_it_for_every_point_only(workdir, frozen_model):
     assert entry["hartree_error_ev"] == pytest.approx(hartree_energy(delta, coarse.cell), rel=1e-3)
     assert main(["test", "-m", str(frozen_model), "-s", "coarse.CHGCAR", "-n", "100", "--json", "some.json"]) == 0
     assert "hartree_error_ev" not in json.loads((workdir / "some.json").read_text())["files"][0]
+
+
+def test_hartree_gradient_is_the_derivative_of_the_energy():
+    cell = np.array([[4.0, 0.0, 0.0], [1.0, 3.5, 0.0], [0.5, 0.3, 3.0]])
+    delta = np.random.default_rng(3).normal(size=(6, 5, 4))
+    gradient = hartree_gradient(delta, cell)
+    step = 1e-4
+    for index in [(0, 0, 0), (2, 3, 1), (5, 4, 3)]:
+        up, down = delta.copy(), delta.copy()
+        up[index] += step
+        down[index] -= step
+        numeric = (hartree_energy(up, cell) - hartree_energy(down, cell)) / (2 * step)
+        assert gradient[index] == pytest.approx(numeric, rel=1e-6)

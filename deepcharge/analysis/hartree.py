@@ -18,19 +18,22 @@ def wave_vectors(shape, cell: np.ndarray, half: bool = False) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1) @ reciprocal
 
 
+def hartree_gradient(delta: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """∂E_H/∂δρ_i (eV per e/Å³) at every value of a periodic density difference ``delta`` (e/Å³) on the full grid
+    of ``cell`` (rows, Å): (2K/M) · IFFT(FFT(δρ)/G²), K = 2π k_e Ω, M the number of grid values, G = 0 left out.
+    It is the error's Hartree potential times the volume per grid point; E_H = ½ Σ_i δρ_i ∂E_H/∂δρ_i."""
+    delta = np.asarray(delta, dtype=float)
+    g_squared = (wave_vectors(delta.shape, cell, half=True) ** 2).sum(axis=-1)
+    g_squared[0, 0, 0] = np.inf
+    volume = abs(np.linalg.det(cell))
+    potential = np.fft.irfftn(np.fft.rfftn(delta) / g_squared, s=delta.shape, axes=(0, 1, 2))
+    return 4 * np.pi * COULOMB_EV_ANGSTROM * volume / delta.size * potential
+
+
 def hartree_energy(delta: np.ndarray, cell: np.ndarray) -> float:
     """E_H[δρ] in eV of a periodic density difference ``delta`` (e/Å³) on the full grid of ``cell`` (rows, Å):
     2π k_e Ω Σ_{G≠0} |δρ(G)|² / G², δρ(G) the grid's Fourier coefficients. Exact for a band-limited δρ (a plane-
     wave code's density on its FFT grid); the G = 0 term (the difference in electron count) is left out, as a
     neutralising background does."""
     delta = np.asarray(delta, dtype=float)
-    coefficients = np.fft.rfftn(delta) / delta.size
-    g_squared = (wave_vectors(delta.shape, cell, half=True) ** 2).sum(axis=-1)
-    # rfftn keeps k ≥ 0: every coefficient but those of k = 0 and (even n) k = n/2 stands for two
-    weight = np.full(g_squared.shape, 2.0)
-    weight[..., 0] = 1.0
-    if delta.shape[2] % 2 == 0:
-        weight[..., -1] = 1.0
-    g_squared[0, 0, 0] = np.inf
-    volume = abs(np.linalg.det(cell))
-    return float(2 * np.pi * COULOMB_EV_ANGSTROM * volume * (weight * np.abs(coefficients) ** 2 / g_squared).sum())
+    return float(0.5 * (delta * hartree_gradient(delta, cell)).sum())

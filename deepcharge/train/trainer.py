@@ -28,6 +28,7 @@ from deepcharge.models.upgrade import CONFIG_VERSION
 from deepcharge.train.budget import TimeBudget
 from deepcharge.train.checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
 from deepcharge.train.fixed_features import FixedFeatures, FromFixed, fixed_features_of
+from deepcharge.train.hartree_term import HartreeTerm
 from deepcharge.train.loss import density_loss
 from deepcharge.train.lr import effective_decay_steps, exp_decay
 
@@ -85,6 +86,7 @@ class Trainer:
         if checkpoint is not None:
             self._resume(checkpoint, restart)
         self.fixed_train, self.fixed_valid = self._fixed_features()
+        self.hartree = self._hartree_term(checkpoint)
         self.trainable = self.model if self.fixed_train is None else FromFixed(self.model)
         if self.world_size > 1:
             self.trainable = torch.nn.parallel.DistributedDataParallel(self.trainable)
@@ -168,6 +170,20 @@ class Trainer:
         if train is None or self.valid_set is None:
             return train, None
         return train, fixed_features_of(self.model, self.valid_set, "validation probes")
+
+    def _hartree_term(self, checkpoint: Optional[dict]) -> Optional[HartreeTerm]:
+        """The loss's Hartree term (None when ``loss.hartree_pref`` is 0), its scale taken from a restart's
+        ``checkpoint``."""
+        loss = self.config["loss"]
+        if not loss["hartree_pref"]:
+            return None
+        if self.world_size > 1:
+            raise DeepChargeError("loss.hartree_pref is not implemented for several processes (torchrun): train "
+                                  "with one process or set it to 0")
+        term = HartreeTerm(loss, self.pool, self.model, self.pool.build, self.fixed_train is not None,
+                           self.config["training"]["seed"])
+        term.restore(checkpoint.get("hartree") if checkpoint else None)
+        return term
 
     def _resume(self, checkpoint: dict, path: str):
         """Continue the run ``checkpoint`` holds: weights, optimizer, batch draws, clock, best, electrons."""
@@ -279,6 +295,7 @@ class Trainer:
             "electrons": dict(self.pool.electrons),
             "budget_steps": self.budget.scaled if self.budget else None,
             "environments": self.pool.environments.to_dict(),
+            "hartree": self.hartree.state() if self.hartree else None,
         }
 
     def run(self):
@@ -289,7 +306,8 @@ class Trainer:
         """
         training = self.config["training"]
         main = self.rank == 0
-        lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step) if main else None
+        lcurve = LearningCurve(training["disp_file"], self.valid_set is not None, self.start_step,
+                               self.hartree is not None) if main else None
         self.clock.resume()
         if self.start_step == 0 and main:  # the fitted statistics alone may beat a short run's end
             self._display(0, self.pool.at_step(0), self._lr(0), lcurve, rate=None)
@@ -359,6 +377,8 @@ class Trainer:
         loss = density_loss(self.config["loss"]["type"], predicted, density, self.loss_scale, probes.weight[index])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.hartree is not None and self.hartree.due(step):
+            self.hartree.backward(step)
         self.optimizer.step()
         return probes
 
@@ -372,14 +392,16 @@ class Trainer:
         fixed = None if self.fixed_train is None else FixedFeatures(self.fixed_train.take(slice(0, MONITOR_PROBES)))
         train_errors = self.evaluate(monitor, fixed=fixed)
         valid_errors = self._validation_errors()
-        lcurve.write(step, train_errors, valid_errors, lr, self.clock.wall_time)
+        hartree = self.hartree.last if self.hartree is not None else None
+        lcurve.write(step, train_errors, valid_errors, lr, self.clock.wall_time, hartree)
         shown, which = (valid_errors, "val") if valid_errors is not None else (train_errors, "trn")
         if rate is None:
             log.info("step 0/%d  eps_mae %s %.4f %%  rmse %.3e  (before training)", numb_steps, which,
                      shown.eps_mae_percent, shown.rmse)
         else:
-            log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %.1f steps/s  ETA %s", step, numb_steps, lr,
-                     which, shown.eps_mae_percent, shown.rmse, rate,
+            log.info("step %d/%d  lr %.2e  eps_mae %s %.4f %%  rmse %.3e  %s%.1f steps/s  ETA %s", step, numb_steps,
+                     lr, which, shown.eps_mae_percent, shown.rmse,
+                     f"E_H trn {1e3 * hartree:.3f} meV  " if hartree is not None else "", rate,
                      _format_eta((numb_steps - step) / max(rate, 1e-9)))
         stop = valid_errors is not None and self._track_best(step, valid_errors.eps_mae_percent)
         self.clock.resume()
@@ -434,11 +456,11 @@ class LearningCurve:
     On restart the lines after the checkpoint's step are dropped, so the file continues seamlessly.
     """
 
-    def __init__(self, path: str, has_validation: bool, start_step: int):
+    def __init__(self, path: str, has_validation: bool, start_step: int, has_hartree: bool = False):
         self.columns = ["step"]
         self.columns += ["rmse_val", "rmse_trn", "eps_mae_val", "eps_mae_trn"] if has_validation else [
             "rmse_trn", "eps_mae_trn"]
-        self.columns += ["lr", "wall_s"]
+        self.columns += ["lr", "wall_s"] + (["hartree_trn"] if has_hartree else [])
         header = "#" + "".join(f"{name:>14s}" for name in self.columns)
         kept = []
         if start_step > 0 and Path(path).is_file():
@@ -449,11 +471,17 @@ class LearningCurve:
         self.handle.write("\n".join(kept or [header]) + "\n")
         self.handle.flush()
         self.has_validation = has_validation
+        self.has_hartree = has_hartree
 
-    def write(self, step: int, train: DensityErrors, valid: Optional[DensityErrors], lr: float, wall: float):
+    def write(self, step: int, train: DensityErrors, valid: Optional[DensityErrors], lr: float, wall: float,
+              hartree: Optional[float] = None):
+        """One line; ``hartree``: the Hartree term's latest E_H (eV), written in meV (nan before it is measured)
+        where the file has that column."""
         values = [valid.rmse, train.rmse, valid.eps_mae_percent, train.eps_mae_percent] if self.has_validation \
             else [train.rmse, train.eps_mae_percent]
-        self.handle.write(f" {step:14d}" + "".join(f"{v:14.6e}" for v in values) + f"{lr:14.6e}{wall:14.2f}\n")
+        extra = f"{1e3 * hartree if hartree is not None else math.nan:14.6e}" if self.has_hartree else ""
+        self.handle.write(f" {step:14d}" + "".join(f"{v:14.6e}" for v in values) + f"{lr:14.6e}{wall:14.2f}"
+                          + extra + "\n")
         self.handle.flush()
 
     def close(self):
