@@ -2,6 +2,7 @@
 after kills without labelling anything twice; inputs and labellers that fail, with one message and nothing lost."""
 
 import json
+import subprocess
 import sys
 
 import ase.build
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from ase.units import Bohr
-from conftest import Killed, si64_file, tiny_input
+from conftest import REPO, Killed, si64_file, tiny_input
 from test_cli_errors import run_failing
 
 import deepcharge.loop.label as label_module
@@ -263,3 +264,32 @@ def test_init_model_of_an_ensemble_starts_each_member_from_its_own(tmp_path):
     assert member_init_models(str(tmp_path / "x.pt"), 2) == [str(tmp_path / "x.pt")] * 2
     with pytest.raises(DeepChargeError, match="an ensemble of 2 members, this input trains 3"):
         member_init_models(str(tmp_path), 3)
+
+
+def test_choice_study_retrains_on_sigma_s_choice_and_random_draws(workdir):
+    """tools/loop_choice_study.py: every candidate labelled (the loop's labels taken), σ's training taken from the
+    loop, the draws trained, and σ ranked among them."""
+    (workdir / "label.py").write_text(LABEL_SCRIPT)
+    param = loop_input(workdir, {"type": "command", "command": f"{sys.executable} ../../../label.py {{structure}}",
+                                 "output": "density.cube"},
+                       test_data=[str(si64_file(1))], test_numb_points=2000)
+    run = workdir  # the label command's path is relative to task folders two levels below the run and OUT
+    assert main(["loop", str(param), "--device", "cpu"]) == 0
+    command = [sys.executable, str(REPO / "tools" / "loop_choice_study.py"), str(param), str(run), "--draws", "2",
+               "--seed", "1", "--out", str(workdir / "study"), "--device", "cpu"]
+    subprocess.run(command, check=True, capture_output=True)
+    study = json.loads((workdir / "study" / "study.json").read_text())
+    record = read_record(run, 0)
+    sigma_choice = [row["name"] for row in record["explore"]["candidates"] if row["chosen"]]
+    rows = study["rows"]
+    assert study["choices"] == 6 and rows[0]["sigma"] and rows[0]["choice"] == sigma_choice
+    assert rows[0]["eps_mae_percent"]["si64_1"] == read_record(run, 1)["train"]["test"][0]["eps_mae_percent"]
+    drawn = [row for row in rows if row["drawn"]]
+    assert len(drawn) == 2 and len({tuple(row["choice"]) for row in drawn}) == 2
+    # the two candidates the loop did not label are labelled by the study, the loop's are taken
+    assert sorted(path.name for path in (workdir / "study" / "labels").iterdir()) == sorted(
+        f"task.{row['name']}" for row in record["explore"]["candidates"] if not row["chosen"])
+    assert not (workdir / "study" / f"train.{'-'.join(sigma_choice)}").exists()
+    summary = study["summary"]["si64_1"]
+    assert 1 <= summary["sigma_rank"] <= summary["of"] <= 3
+    assert summary["random_min"] <= summary["random_mean"] <= summary["random_max"]
