@@ -3,10 +3,11 @@
 import dataclasses
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
-from conftest import si64_file
+from conftest import REPO, si64_file
 
 from deepcharge.analysis.hartree import COULOMB_EV_ANGSTROM, hartree_energy, hartree_gradient
 from deepcharge.cli import main
@@ -79,3 +80,15 @@ def test_hartree_gradient_is_the_derivative_of_the_energy():
         down[index] -= step
         numeric = (hartree_energy(up, cell) - hartree_energy(down, cell)) / (2 * step)
         assert gradient[index] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_low_pass_keeps_the_long_waves_only():
+    sys.path.insert(0, str(REPO / "tools"))
+    from hartree_expressible import low_pass
+
+    shape = (12, 10, 8)
+    r = grid_points(shape, CELL)
+    reciprocal = 2 * np.pi * np.linalg.inv(CELL).T
+    long_wave = np.cos(r @ reciprocal[0])  # |G| ≈ 1.08 Å⁻¹
+    short_wave = np.sin(r @ (3 * reciprocal[2]))  # |G| ≈ 2.4 Å⁻¹
+    np.testing.assert_allclose(low_pass(long_wave + short_wave, CELL, 1.5), long_wave, atol=1e-12)
