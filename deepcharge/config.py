@@ -281,7 +281,8 @@ def hartree_args():
                      "snapshot (the held-out slab counts as no error), E_H₀ its first value. It weighs the error's "
                      "long-wavelength part, which a batch of scattered probes cannot see and which decides how far "
                      "an SCF started from the prediction is from its end. 0 (default) leaves it out; it needs every "
-                     "training snapshot in memory (pool_size 0) and one process."),
+                     "training snapshot in memory (pool_size 0) and one process. README (\"Starting pw.x from a "
+                     "prediction\") measures what it does on one-shot Si64."),
         Argument("hartree_every", int, optional=True, default=10, extra_check=lambda v: v > 0,
                  extra_check_errmsg="must be positive", doc="Steps between two Hartree terms."),
         Argument("hartree_stride", int, optional=True, default=2, extra_check=lambda v: v > 0,
