@@ -44,7 +44,7 @@ def main(argv=None):
     model = build_model(state["config"]["model"])
     load_weights(model, state["model_state"], args.checkpoint)
     model.eval()
-    for parameter in model.descriptor.parameters():  # frozen, as descriptor_lr_factor 0 trains them
+    for parameter in model.embedding_parameters():  # frozen, as training with descriptor_lr_factor 0 leaves them
         parameter.requires_grad_(False)
     snapshot = load_system(args.system)
     spec = InputSpec.of(model)

@@ -80,6 +80,17 @@ class FromFixed(nn.Module):
         return self.model.density_from_fixed(fixed)
 
 
+def chunk_densities(model: nn.Module, probes: ProbeSet, fixed: Optional[FixedFeatures], chunk: int):
+    """The model's density on ``probes``, ``chunk`` probes at a time in probe order, from their ``fixed`` features
+    when given (with the graph when gradients are enabled)."""
+    if fixed is None:
+        for _, inputs, _ in probes.chunks(chunk):
+            yield model(inputs)
+    else:
+        for rows in fixed.chunks(chunk):
+            yield model.density_from_fixed(rows)
+
+
 def memory_limit(device: torch.device) -> float:
     """Bytes fixed features may take: half of the GPU's free memory, or of the machine's physical memory."""
     if device.type == "cuda":

@@ -21,10 +21,9 @@ import torch
 from deepcharge.analysis.hartree import hartree_gradient
 from deepcharge.chunks import EVALUATION_CHUNK
 from deepcharge.data.pool import TrainingPool
-from deepcharge.data.probe_set import ProbeSet
 from deepcharge.errors import DeepChargeError
 from deepcharge.snapshot import Snapshot
-from deepcharge.train.fixed_features import FixedFeatures, memory_limit
+from deepcharge.train.fixed_features import FixedFeatures, chunk_densities, memory_limit
 
 log = logging.getLogger("deepcharge")
 
@@ -37,12 +36,12 @@ def sub_grid_strides(shape, stride: int) -> Tuple[int, ...]:
 class HartreeTerm:
     """E_H of the error on the training snapshots' sub-grids, and its gradient, every ``every`` steps."""
 
-    def __init__(self, loss: dict, pool: TrainingPool, model: torch.nn.Module, build, use_fixed: bool, seed: int):
+    def __init__(self, loss: dict, pool: TrainingPool, model: torch.nn.Module, use_fixed: bool, seed: int):
         if pool.rotates:
             raise DeepChargeError("loss.hartree_pref needs every training snapshot in memory: set "
                                   "training.training_data.pool_size to 0")
         self.pref, self.every, self.stride = loss["hartree_pref"], loss["hartree_every"], loss["hartree_stride"]
-        self.pool, self.model, self.build, self.use_fixed, self.seed = pool, model, build, use_fixed, seed
+        self.pool, self.model, self.use_fixed, self.seed = pool, model, use_fixed, seed
         self.snapshots: List[Snapshot] = [pool.load(reference) for reference in pool.references]
         self.sub_grids: Dict[Tuple[int, tuple], tuple] = {}
         self.scale: Optional[float] = None  # E_H₀ (eV)
@@ -58,33 +57,23 @@ class HartreeTerm:
         if state:
             self.scale, self.last = state["scale"], state["last"]
 
-    def _sub_grid(self, number: int, offset: tuple):
+    def _sub_grid(self, number: int, strides: tuple, offset: tuple):
         """(probe set, fixed features or None, held-out mask, shape) of one sub-grid, built at its first use."""
         key = (number, offset)
         if key not in self.sub_grids:
             snapshot = self.snapshots[number]
-            strides = sub_grid_strides(snapshot.grid_shape, self.stride)
             axes = [np.arange(o, n, s) for o, n, s in zip(offset, snapshot.grid_shape, strides)]
             flat = np.ravel_multi_index(np.ix_(*axes), snapshot.grid_shape).reshape(-1)
             held_out = np.zeros(snapshot.density.size, dtype=bool)
             if self.pool.holdout is not None:
                 held_out[self.pool.holdout.validation_points(snapshot)] = True
-            probes = self.build(snapshot, (snapshot.grid_points(flat), snapshot.density.reshape(-1)[flat],
+            probes = self.pool.build(snapshot, (snapshot.grid_points(flat), snapshot.density.reshape(-1)[flat],
                                            np.ones(len(flat))))
             fixed = None
             if self.use_fixed:
                 fixed = FixedFeatures.compute(self.model, probes, memory_limit(probes.density.device))
             self.sub_grids[key] = (probes, fixed, held_out[flat], tuple(len(axis) for axis in axes))
         return self.sub_grids[key]
-
-    def _predictions(self, probes: ProbeSet, fixed: Optional[FixedFeatures]):
-        """The model's density on the sub-grid, chunk by chunk (with the graph when gradients are enabled)."""
-        if fixed is None:
-            for _, inputs, _ in probes.chunks(EVALUATION_CHUNK):
-                yield self.model(inputs)
-        else:
-            for rows in fixed.chunks(EVALUATION_CHUNK):
-                yield self.model.density_from_fixed(rows)
 
     def at_step(self, step: int):
         """The snapshot the term of ``step`` measures (one after another) and its sub-grid (probe set, fixed features
@@ -93,13 +82,13 @@ class HartreeTerm:
         strides = sub_grid_strides(self.snapshots[number].grid_shape, self.stride)
         offsets = list(itertools.product(*(range(s) for s in strides)))
         offset = offsets[np.random.default_rng([self.seed, step]).integers(len(offsets))]
-        return self.snapshots[number], self._sub_grid(number, offset)
+        return self.snapshots[number], self._sub_grid(number, strides, offset)
 
     def backward(self, step: int) -> float:
         """Add pref · ∂(E_H/E_H₀)/∂θ of this step's sub-grid to the parameters' gradients; return its E_H (eV)."""
         snapshot, (probes, fixed, held_out, shape) = self.at_step(step)
         with torch.no_grad():
-            predicted = torch.cat(list(self._predictions(probes, fixed)))
+            predicted = torch.cat(list(chunk_densities(self.model, probes, fixed, EVALUATION_CHUNK)))
         error = (predicted - probes.density).double().cpu().numpy()
         error[held_out] = 0.0
         gradient = hartree_gradient(error.reshape(shape), snapshot.cell).reshape(-1)
@@ -111,6 +100,7 @@ class HartreeTerm:
                      "×".join(map(str, shape)), snapshot.source, 1e3 * energy)
         self.last = energy
         weights = torch.as_tensor(gradient * self.pref / self.scale, dtype=predicted.dtype, device=predicted.device)
-        for chunk, part in zip(self._predictions(probes, fixed), weights.split(EVALUATION_CHUNK)):
+        for chunk, part in zip(chunk_densities(self.model, probes, fixed, EVALUATION_CHUNK),
+                               weights.split(EVALUATION_CHUNK)):
             (chunk * part).sum().backward()
         return energy

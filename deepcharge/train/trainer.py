@@ -27,7 +27,7 @@ from deepcharge.models.base import DTYPES, load_weights
 from deepcharge.models.upgrade import CONFIG_VERSION
 from deepcharge.train.budget import TimeBudget
 from deepcharge.train.checkpoint import load_checkpoint, save_best_checkpoint, save_checkpoint
-from deepcharge.train.fixed_features import FixedFeatures, FromFixed, fixed_features_of
+from deepcharge.train.fixed_features import FixedFeatures, FromFixed, chunk_densities, fixed_features_of
 from deepcharge.train.hartree_term import HartreeTerm
 from deepcharge.train.loss import density_loss
 from deepcharge.train.lr import effective_decay_steps, exp_decay
@@ -180,8 +180,7 @@ class Trainer:
         if self.world_size > 1:
             raise DeepChargeError("loss.hartree_pref is not implemented for several processes (torchrun): train "
                                   "with one process or set it to 0")
-        term = HartreeTerm(loss, self.pool, self.model, self.pool.build, self.fixed_train is not None,
-                           self.config["training"]["seed"])
+        term = HartreeTerm(loss, self.pool, self.model, self.fixed_train is not None, self.config["training"]["seed"])
         term.restore(checkpoint.get("hartree") if checkpoint else None)
         return term
 
@@ -264,12 +263,9 @@ class Trainer:
         errors = DensityErrors()
         self.model.eval()
         with torch.no_grad():
-            if fixed is None:
-                for _, inputs, density in probe_set.chunks(chunk):
-                    errors.add(density, self.model(inputs))
-            else:
-                for density, rows in zip(probe_set.density.split(chunk), fixed.chunks(chunk)):
-                    errors.add(density, self.model.density_from_fixed(rows))
+            for density, predicted in zip(probe_set.density.split(chunk),
+                                          chunk_densities(self.model, probe_set, fixed, chunk)):
+                errors.add(density, predicted)
         self.model.train()
         return errors
 
