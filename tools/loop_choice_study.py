@@ -16,11 +16,13 @@ import argparse
 import itertools
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from deepcharge.data.systems import system_label
+from deepcharge.errors import DeepChargeError
 from deepcharge.loop.config import load_loop_input
 from deepcharge.loop.explore import read_candidates
 from deepcharge.loop.label import Task, density_file, label_all
@@ -80,11 +82,21 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        study(args)
+    except DeepChargeError as err:
+        sys.exit(f"loop_choice_study.py: error: {err}")
 
+
+def study(args):
+    """The study ``main`` describes, printed and written to OUT/study.json."""
     loop = load_loop_input(args.input)
     runs = [Path(run).resolve() for run in [args.run, *args.reuse]]
     out = Path(args.out).resolve()
     folder = runs[0] / iteration_folder(args.iteration)
+    if not (folder / RECORD).is_file() or "label" not in read_json(folder / RECORD):
+        raise DeepChargeError(f"{folder}: no labelled iteration of a loop here ({RECORD} with labels); give the run "
+                              f"directory of a loop that went past iteration {args.iteration}'s labels")
     record = read_json(folder / RECORD)
     rows = record["explore"]["candidates"]
     structures = read_candidates(folder / EXPLORE / CANDIDATES)
@@ -116,10 +128,10 @@ def main(argv=None):
                "eps_mae_percent": {system_label(test["file"]): test["eps_mae_percent"] for test in trained["test"]}}
         results.append(row)
         print(json.dumps(row), flush=True)
-    study = {"run": str(runs[0]), "iteration": args.iteration, "choices": len(every), "seed": args.seed,
-             "rows": results, "summary": summary(results, loop.test_data)}
-    write_json(out / "study.json", study)
-    print(json.dumps({"summary": study["summary"]}))
+    report = {"run": str(runs[0]), "iteration": args.iteration, "choices": len(every), "seed": args.seed,
+              "rows": results, "summary": summary(results, loop.test_data)}
+    write_json(out / "study.json", report)
+    print(json.dumps({"summary": report["summary"]}))
 
 
 if __name__ == "__main__":
